@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(helmigrate::cli::flux_main(std::env::args_os()));
+}

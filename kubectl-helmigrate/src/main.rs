@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(helmigrate::cli::kubectl_main(std::env::args_os()));
+}

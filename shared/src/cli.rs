@@ -1,0 +1,93 @@
+//! Command-line entry points for both plugins. Each binary's `main` calls one function here.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cmd;
+use crate::error::exit;
+
+/// Cluster connection flags, shared by every subcommand (kubectl's names and meaning).
+#[derive(Args, Debug, Clone, Default)]
+pub struct KubeArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace (default: the context's namespace)
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "kubectl-helmigrate", bin_name = "kubectl helmigrate", version,
+    about = "Move raw Kubernetes workloads in a Flux GitOps repo onto upstream Helm charts, safely")]
+pub struct KubectlCli {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    #[command(subcommand)]
+    pub command: KubectlCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KubectlCommand {
+    /// Plan (and with --write apply) the move of raw workloads onto Helm charts
+    Convert(cmd::convert::ConvertArgs),
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "flux-helmigrate", bin_name = "flux helmigrate", version,
+    about = "helmigrate as a flux plugin: move raw workloads onto Helm charts")]
+pub struct FluxCli {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    #[command(subcommand)]
+    pub command: FluxCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FluxCommand {
+    /// Plan (and with --write apply) the move of raw workloads onto Helm charts
+    Convert(cmd::convert::ConvertArgs),
+}
+
+fn parse<T: Parser>(args: impl IntoIterator<Item = OsString>) -> Result<T, i32> {
+    T::try_parse_from(args).map_err(|e| {
+        let code = if e.use_stderr() { exit::BAD_INPUT } else { 0 };
+        let _ = e.print();
+        code
+    })
+}
+
+fn report(result: crate::Result<i32>) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// `kubectl-helmigrate`: returns the process exit code.
+pub fn kubectl_main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    match parse::<KubectlCli>(args) {
+        Ok(cli) => report(match cli.command {
+            KubectlCommand::Convert(a) => cmd::convert::run(&cli.kube, &a),
+        }),
+        Err(code) => code,
+    }
+}
+
+/// `flux-helmigrate`: returns the process exit code.
+pub fn flux_main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    match parse::<FluxCli>(args) {
+        Ok(cli) => report(match cli.command {
+            FluxCommand::Convert(a) => cmd::convert::run(&cli.kube, &a),
+        }),
+        Err(code) => code,
+    }
+}

@@ -1,0 +1,100 @@
+//! `convert PATH`: plan the move onto charts; `--write` applies it, `--commit` commits per app.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::apply;
+use crate::cli::KubeArgs;
+use crate::error::{Error, Result, exit};
+use crate::output;
+use crate::plan::{self, Options, Overrides};
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Ledger tables and a unified diff
+    Text,
+    /// The whole plan as JSON
+    Json,
+    /// Only the HelmRepository and HelmRelease documents
+    Yaml,
+}
+
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    /// A folder of the GitOps repo with a kustomization.yaml: an app group or a single app
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Apply the plan to the files (default: dry run, nothing written)
+    #[arg(long)]
+    pub write: bool,
+    /// With --write: one git commit per app (never pushes)
+    #[arg(long, requires = "write")]
+    pub commit: bool,
+    /// With --commit: allow a working tree with uncommitted changes
+    #[arg(long, requires = "commit")]
+    pub allow_dirty: bool,
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// Override one app's value, e.g. open-webui.tika.enabled=true (repeatable)
+    #[arg(long = "set", value_name = "APP.PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Merge a values file into one app's values, e.g. open-webui=extra.yaml (repeatable)
+    #[arg(long = "values", value_name = "APP=FILE")]
+    pub values: Vec<String>,
+    /// Pin a chart version instead of the profile's, e.g. ollama=1.40.0 (repeatable)
+    #[arg(long = "chart-version", value_name = "CHART=VERSION")]
+    pub chart_version: Vec<String>,
+}
+
+impl ConvertArgs {
+    fn options(&self) -> Result<Options> {
+        let mut overrides = Overrides::default();
+        for s in &self.set {
+            overrides.add_set(s)?;
+        }
+        for v in &self.values {
+            overrides.add_values_file(v)?;
+        }
+        let mut chart_versions = BTreeMap::new();
+        for cv in &self.chart_version {
+            let (chart, version) = cv.split_once('=').filter(|(c, v)| !c.is_empty() && !v.is_empty())
+                .ok_or_else(|| Error::usage("parse --chart-version", format!("`{cv}` is not CHART=VERSION")))?;
+            chart_versions.insert(chart.to_string(), version.to_string());
+        }
+        Ok(Options { overrides, chart_versions })
+    }
+}
+
+pub fn run(_kube: &KubeArgs, args: &ConvertArgs) -> Result<i32> {
+    let opts = args.options()?;
+    let plan = plan::build(&args.path, &opts)?;
+    let blocked = plan.blocked();
+    let mut out = std::io::stdout().lock();
+    let rendered = match args.output {
+        Format::Text => output::text(&plan),
+        Format::Json => output::json(&plan),
+        Format::Yaml => output::documents(&plan),
+    };
+    let _ = out.write_all(rendered.as_bytes());
+    if blocked {
+        eprintln!("error: the plan has blocking problems (see above); nothing was written");
+        return Ok(exit::BLOCKED);
+    }
+    if args.write {
+        if args.commit {
+            apply::commit_per_app(&plan, args.allow_dirty)?;
+        } else {
+            apply::write(&plan.root, &plan.files)?;
+        }
+        if args.output == Format::Text {
+            let _ = writeln!(out, "{}", output::written_summary(&plan, args.commit));
+        }
+    } else if args.output == Format::Text && !plan.files.is_empty() {
+        let _ = writeln!(out, "dry run: nothing written (add --write to apply)");
+    }
+    Ok(0)
+}

@@ -1,0 +1,3 @@
+//! One module per subcommand, as flux2's cmd/flux does.
+
+pub mod convert;

@@ -1,0 +1,164 @@
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::workload::Workload;
+use crate::error::{Error, Origin, Result};
+use crate::source::Tree;
+use crate::yaml::split_documents;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServicePort {
+    pub name: Option<String>,
+    pub port: i64,
+    pub target_port: Option<Value>,
+    pub protocol: Option<String>,
+    pub node_port: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Service {
+    pub name: String,
+    pub origin: Origin,
+    /// Index into `Tree::objects`.
+    #[serde(skip)]
+    pub object: usize,
+    pub service_type: Option<String>,
+    pub ports: Vec<ServicePort>,
+    pub selector: Map<String, Value>,
+    pub annotations: Map<String, Value>,
+    pub labels: Map<String, Value>,
+}
+
+/// An HTTPRoute and the backends it sends traffic to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Route {
+    pub name: String,
+    pub origin: Origin,
+    /// (service name, port) per backendRef of kind Service.
+    pub backends: Vec<(String, Option<i64>)>,
+}
+
+/// A workload with everything around it that a migration must keep working.
+#[derive(Debug, Clone, Serialize)]
+pub struct App {
+    pub workload: Workload,
+    /// Index into `Tree::objects` of the workload.
+    #[serde(skip)]
+    pub object: usize,
+    pub services: Vec<Service>,
+    pub routes: Vec<Route>,
+    /// Names of Secrets the workload reads, and whether the manifest for each is in the tree.
+    pub secrets: Vec<String>,
+}
+
+fn map_of(v: Option<&Value>) -> Map<String, Value> {
+    v.and_then(Value::as_object).cloned().unwrap_or_default()
+}
+
+fn service_from(value: &Value, name: &str, origin: Origin, object: usize) -> Service {
+    let spec = value.get("spec");
+    let ports = spec.and_then(|s| s.get("ports")).and_then(Value::as_array).cloned().unwrap_or_default().iter()
+        .filter_map(|p| Some(ServicePort {
+            name: p.get("name").and_then(Value::as_str).map(str::to_string),
+            port: p.get("port").and_then(Value::as_i64)?,
+            target_port: p.get("targetPort").cloned(),
+            protocol: p.get("protocol").and_then(Value::as_str).map(str::to_string),
+            node_port: p.get("nodePort").and_then(Value::as_i64),
+        }))
+        .collect();
+    Service {
+        name: name.to_string(),
+        origin,
+        object,
+        service_type: spec.and_then(|s| s.get("type")).and_then(Value::as_str).map(str::to_string),
+        ports,
+        selector: map_of(spec.and_then(|s| s.get("selector"))),
+        annotations: map_of(value.pointer("/metadata/annotations")),
+        labels: map_of(value.pointer("/metadata/labels")),
+    }
+}
+
+/// Flux image-automation markers on `image:` lines of one document: (image, policy).
+pub fn image_policies(doc_text: &str) -> Vec<(String, String)> {
+    doc_text
+        .lines()
+        .filter_map(|line| {
+            let (code, comment) = line.split_once(" #")?;
+            let image = code.trim().trim_start_matches("- ").trim().strip_prefix("image:")?.trim().trim_matches(['"', '\'']);
+            let marker: Value = serde_json::from_str(comment.trim()).ok()?;
+            let policy = marker.get("$imagepolicy")?.as_str()?;
+            Some((image.to_string(), policy.to_string()))
+        })
+        .collect()
+}
+
+/// Group the tree's objects into apps: one per Deployment/StatefulSet.
+pub fn collect_apps(tree: &Tree) -> Result<Vec<App>> {
+    let mut apps = Vec::new();
+    for (i, o) in tree.objects.iter().enumerate() {
+        if o.api_version != "apps/v1" {
+            continue;
+        }
+        let Some(mut workload) = Workload::from_object(&o.kind, &o.value, o.namespace.clone(), o.origin())
+            .map_err(|m| Error::input(&o.file, Some(o.line), m))?
+        else {
+            continue;
+        };
+        if let Some(text) = tree.files.get(&o.file).map(|f| f.text.as_str()) {
+            let docs = split_documents(text);
+            if let Some(doc) = docs.get(o.doc) {
+                let policies = image_policies(doc.text);
+                for c in workload.containers.iter_mut().chain(workload.init_containers.iter_mut()) {
+                    let reference = c.image.reference();
+                    c.image.policy = policies.iter().find(|(img, _)| *img == reference).map(|(_, p)| p.clone());
+                }
+            }
+        }
+        let services: Vec<Service> = tree.objects.iter().enumerate()
+            .filter(|(_, s)| s.kind == "Service" && s.namespace == o.namespace)
+            .map(|(j, s)| service_from(&s.value, &s.name, s.origin(), j))
+            .filter(|s| !s.selector.is_empty() && s.selector.iter().all(|(k, v)| workload.pod_labels.get(k) == Some(v)))
+            .collect();
+        let routes = tree.objects.iter()
+            .filter(|r| r.kind == "HTTPRoute" && r.api_version.starts_with("gateway.networking.k8s.io/") && r.namespace == o.namespace)
+            .filter_map(|r| {
+                let backends: Vec<(String, Option<i64>)> = r.value.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten()
+                    .flat_map(|rule| rule.get("backendRefs").and_then(Value::as_array).cloned().unwrap_or_default())
+                    .filter(|b| b.get("kind").and_then(Value::as_str).unwrap_or("Service") == "Service")
+                    .filter_map(|b| Some((b.get("name")?.as_str()?.to_string(), b.get("port").and_then(Value::as_i64))))
+                    .collect();
+                backends.iter().any(|(n, _)| services.iter().any(|s| &s.name == n))
+                    .then(|| Route { name: r.name.clone(), origin: r.origin(), backends })
+            })
+            .collect();
+        let mut secrets: Vec<String> = Vec::new();
+        for c in workload.containers.iter().chain(&workload.init_containers) {
+            for e in &c.env {
+                if let super::EnvSource::Secret { name, .. } = &e.source {
+                    secrets.push(name.clone());
+                }
+            }
+            for ef in c.rest.get("envFrom").and_then(Value::as_array).into_iter().flatten() {
+                if let Some(n) = ef.pointer("/secretRef/name").and_then(Value::as_str) {
+                    secrets.push(n.to_string());
+                }
+            }
+        }
+        secrets.sort();
+        secrets.dedup();
+        apps.push(App { workload, object: i, services, routes, secrets });
+    }
+    Ok(apps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_image_policy_markers() {
+        let doc = "spec:\n  containers:\n    - name: a\n      image: ollama/ollama:0.15.2 # {\"$imagepolicy\": \"flux-system:ollama\"}\n";
+        assert_eq!(image_policies(doc), vec![("ollama/ollama:0.15.2".into(), "flux-system:ollama".into())]);
+        assert!(image_policies("image: x # just a comment\n").is_empty());
+    }
+}

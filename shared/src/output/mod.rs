@@ -1,0 +1,148 @@
+//! Rendering plans: ledger tables and diffs for people, JSON for machines, YAML documents for
+//! `kubectl apply`. Colours follow NO_COLOR / FORCE_COLOR and whether stdout is a terminal.
+
+mod diff;
+mod table;
+
+use serde::Serialize;
+
+pub use diff::unified;
+
+use crate::plan::{Action, AppPlan, Level, Plan, Skipped, Warning};
+
+fn color() -> bool {
+    owo_colors::Stream::Stdout.supports_color()
+}
+
+trait SupportsColor {
+    fn supports_color(&self) -> bool;
+}
+
+impl SupportsColor for owo_colors::Stream {
+    fn supports_color(&self) -> bool {
+        use owo_colors::OwoColorize;
+        // supports-color decides (NO_COLOR, FORCE_COLOR, CI, TTY); probe it once per call.
+        let probe = "x".if_supports_color(*self, |t| t.red()).to_string();
+        probe != "x"
+    }
+}
+
+fn paint(s: &str, style: fn(&str) -> String) -> String {
+    if color() { style(s) } else { s.to_string() }
+}
+
+fn warning_line(w: &Warning) -> String {
+    use owo_colors::OwoColorize;
+    let (tag, f): (&str, fn(&str) -> String) = match w.level {
+        Level::Blocking => ("BLOCKING", |s| s.red().bold().to_string()),
+        Level::Warning => ("warning", |s| s.yellow().to_string()),
+        Level::Info => ("note", |s| s.cyan().to_string()),
+    };
+    format!("  {} {}\n", paint(&format!("{tag}:"), f), w.message)
+}
+
+/// The dry-run report: per app, the chart and the ledger; then skipped apps; then the diff.
+pub fn text(plan: &Plan) -> String {
+    use owo_colors::OwoColorize;
+    let mut out = String::new();
+    for app in &plan.apps {
+        out.push_str(&paint(&format!("{} → chart {} {}", app_title(app), app.chart.name, app.chart.version), |s| s.bold().to_string()));
+        out.push_str(&format!("\n  repository {} (HelmRepository {}), release {}\n", app.chart.repository, app.source, app.release_name));
+        out.push_str(&table::ledger(&app.ledger, color()));
+        out.push('\n');
+        for w in &app.warnings {
+            out.push_str(&warning_line(w));
+        }
+        out.push('\n');
+    }
+    for w in &plan.warnings {
+        out.push_str(&warning_line(w));
+    }
+    for s in &plan.skipped {
+        out.push_str(&format!("{} {}\n", paint(&format!("skipped {}:", skipped_title(s)), |s| s.dimmed().to_string()), s.reason));
+    }
+    if !plan.migrated.is_empty() && plan.apps.is_empty() {
+        out.push_str(&format!("already on charts: {}\n", plan.migrated.join(", ")));
+    }
+    if plan.files.is_empty() {
+        out.push_str("nothing to change\n");
+    } else {
+        out.push('\n');
+        for f in &plan.files {
+            out.push_str(&unified(f, color()));
+        }
+        out.push_str(&format!("\n{} app(s) to convert, {} skipped; {} file(s) to change\n", plan.apps.len(), plan.skipped.len(), plan.files.len()));
+    }
+    out
+}
+
+fn app_title(app: &AppPlan) -> String {
+    format!("{}/{} ({} at {})", app.namespace.as_deref().unwrap_or("-"), app.name, app.workload, app.origin)
+}
+
+fn skipped_title(s: &Skipped) -> String {
+    format!("{}/{} ({})", s.namespace.as_deref().unwrap_or("-"), s.name, s.origin)
+}
+
+pub fn written_summary(plan: &Plan, committed: bool) -> String {
+    let count = |a| plan.files.iter().filter(|f| f.action == a).count();
+    let mut s = format!("wrote {} file(s): {} created, {} modified, {} deleted",
+        plan.files.len(), count(Action::Create), count(Action::Modify), count(Action::Delete));
+    if committed {
+        s.push_str(&format!("; {} commit(s)", plan.apps.iter().filter(|a| !a.changes.is_empty()).count()));
+    }
+    s
+}
+
+#[derive(Serialize)]
+struct JsonFile<'a> {
+    path: &'a str,
+    action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diff: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    apps: &'a [AppPlan],
+    files: Vec<JsonFile<'a>>,
+    skipped: &'a [Skipped],
+    migrated: &'a [String],
+    warnings: &'a [Warning],
+    blocked: bool,
+}
+
+pub fn json(plan: &Plan) -> String {
+    let files = plan.files.iter().map(|f| JsonFile {
+        path: &f.path,
+        action: f.action,
+        content: (f.action == Action::Create).then(|| f.after.as_deref().unwrap_or_default()),
+        diff: (f.action == Action::Modify).then(|| unified(f, false)),
+    }).collect();
+    let doc = JsonPlan { apps: &plan.apps, files, skipped: &plan.skipped, migrated: &plan.migrated, warnings: &plan.warnings, blocked: plan.blocked() };
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// The HelmRepository + HelmRelease documents of every app (each source once).
+pub fn documents(plan: &Plan) -> String {
+    let mut out = String::new();
+    let mut seen = std::collections::HashSet::new();
+    for app in &plan.apps {
+        let mut docs = crate::yaml::split_documents(&app.documents).into_iter();
+        if let Some(src) = docs.next() {
+            if seen.insert(src.text.to_string()) {
+                out.push_str("---\n");
+                out.push_str(src.text);
+            }
+        }
+        for d in docs {
+            out.push_str("---\n");
+            out.push_str(d.text);
+        }
+    }
+    out
+}

@@ -1,0 +1,349 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::files::{FileChange, FileSet};
+use super::kustomization::edit_resources;
+use super::ledger::{Entry, Level, Status, Warning};
+use super::mapper::Mapper;
+use super::overrides::Overrides;
+use super::sources::Sources;
+use super::values::{leaf_paths, merge};
+use crate::error::{Error, Origin, Result};
+use crate::model::{App, collect_apps};
+use crate::profiles::{self, Profile};
+use crate::source::{self, Tree};
+use crate::yaml::{self, split_documents};
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub overrides: Overrides,
+    /// chart name → version to pin instead of the profile's.
+    pub chart_versions: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChartInfo {
+    pub name: String,
+    pub version: String,
+    pub repository: String,
+}
+
+/// The migration of one workload onto its chart.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppPlan {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub chart: ChartInfo,
+    /// The old workload: `Deployment` at `file:line`.
+    pub workload: String,
+    pub origin: Origin,
+    pub release_name: String,
+    /// The HelmRepository (namespace/name) the release uses.
+    pub source: String,
+    pub values: Value,
+    #[serde(rename = "valuesFrom", skip_serializing_if = "Vec::is_empty")]
+    pub values_from: Vec<Value>,
+    pub ledger: Vec<Entry>,
+    pub warnings: Vec<Warning>,
+    pub helmrelease: String,
+    /// Files of the app that stay (routes, secrets, claims).
+    pub kept: Vec<String>,
+    pub deleted: Vec<String>,
+    /// HelmRelease (and new HelmRepository) documents.
+    #[serde(skip)]
+    pub documents: String,
+    /// File changes this app adds on top of the apps before it (for one commit per app).
+    #[serde(skip)]
+    pub changes: Vec<FileChange>,
+}
+
+impl AppPlan {
+    pub fn blocked(&self) -> bool {
+        self.warnings.iter().any(|w| w.level == Level::Blocking)
+    }
+}
+
+/// A workload left as it is, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub origin: Origin,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    #[serde(skip)]
+    pub root: PathBuf,
+    pub apps: Vec<AppPlan>,
+    pub skipped: Vec<Skipped>,
+    /// HelmReleases already in the tree (a finished migration shows up here).
+    pub migrated: Vec<String>,
+    pub warnings: Vec<Warning>,
+    pub files: Vec<FileChange>,
+}
+
+impl Plan {
+    pub fn blocked(&self) -> bool {
+        self.apps.iter().any(AppPlan::blocked) || self.warnings.iter().any(|w| w.level == Level::Blocking)
+    }
+}
+
+/// Plan the conversion of the tree at `path`.
+pub fn build(path: &Path, opts: &Options) -> Result<Plan> {
+    let root = source::repo::find_root(path)?;
+    let tree = source::load(&root, path)?;
+    plan_tree(&tree, opts)
+}
+
+pub fn plan_tree(tree: &Tree, opts: &Options) -> Result<Plan> {
+    let apps = collect_apps(tree)?;
+    let mut sources = Sources::scan(&tree.root)?;
+    let mut files = FileSet::new(tree);
+    let mut plan = Plan { root: tree.root.clone(), apps: Vec::new(), skipped: Vec::new(), migrated: Vec::new(), warnings: Vec::new(), files: Vec::new() };
+    let releases: Vec<&source::Object> = tree.objects.iter().filter(|o| o.kind == "HelmRelease").collect();
+    plan.migrated = releases.iter().map(|o| format!("{}/{}", o.namespace.as_deref().unwrap_or("-"), o.name)).collect();
+
+    for name in opts.overrides.apps() {
+        if !apps.iter().any(|a| a.workload.name == name && profiles::detect(a).is_some()) {
+            let known: Vec<&str> = apps.iter().filter(|a| profiles::detect(a).is_some()).map(|a| a.workload.name.as_str()).collect();
+            return Err(Error::usage("apply overrides", format!("no convertible app named `{name}` here (apps: {})",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") })));
+        }
+    }
+    for chart in opts.chart_versions.keys() {
+        if profiles::by_chart_name(chart).is_none() {
+            let names: Vec<&str> = profiles::all().iter().map(|p| p.chart().name).collect();
+            return Err(Error::usage("parse --chart-version", format!("no chart profile named `{chart}` (known: {})", names.join(", "))));
+        }
+    }
+
+    for app in apps {
+        let w = &app.workload;
+        let Some(profile) = profiles::detect(&app) else {
+            let images: Vec<String> = w.containers.iter().map(|c| c.image.reference()).collect();
+            plan.skipped.push(Skipped {
+                name: w.name.clone(),
+                namespace: w.namespace.clone(),
+                origin: w.origin.clone(),
+                reason: format!("no chart profile for {} (kept as raw manifests)", images.join(", ")),
+            });
+            continue;
+        };
+        let k = &tree.kustomizations[tree.objects[app.object].kustomization];
+        if !k.transformers.is_empty() {
+            plan.warnings.push(Warning { level: Level::Blocking, message: format!(
+                "{}: {} uses {}, which helmigrate does not apply; fold them into the manifests, then convert",
+                w.name, k.file, k.transformers.join(", ")) });
+            continue;
+        }
+        if releases.iter().any(|r| r.name == w.name && r.namespace == w.namespace) {
+            plan.warnings.push(Warning { level: Level::Blocking, message: format!(
+                "{}: both the raw {} ({}) and a HelmRelease of the same name exist; finish or undo that migration first", w.name, w.kind, w.origin) });
+            continue;
+        }
+        let before = files.snapshot();
+        let mut app_plan = plan_app(tree, app, profile, opts, &mut sources, &mut files)?;
+        app_plan.changes = files.changes_since(&before);
+        plan.apps.push(app_plan);
+    }
+    plan.files = files.changes();
+    Ok(plan)
+}
+
+fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, sources: &mut Sources, files: &mut FileSet) -> Result<AppPlan> {
+    let chart = profile.chart();
+    let name = app.workload.name.clone();
+    let release = name.clone();
+    let namespace = app.workload.namespace.clone();
+    let workload_desc = app.workload.kind.to_string();
+    let origin = app.workload.origin.clone();
+    let explicit_ns = app.workload.explicit_namespace;
+    let old_services = app.services.clone();
+    let routes = app.routes.clone();
+
+    let mut m = Mapper::default();
+    profile.map(&release, &mut app, &mut m);
+    m.leftovers(&app.workload, chart.name);
+
+    // User overrides win over the mapping; each changed path is ledgered.
+    let mut values = Value::Object(std::mem::take(&mut m.values.root));
+    let mut over = Value::Object(Default::default());
+    for (_, file, v) in opts.overrides.files.iter().filter(|f| f.0 == name) {
+        merge(&mut over, v);
+        let mut leaves = Vec::new();
+        leaf_paths(v, "", &mut leaves);
+        for (p, val) in leaves {
+            m.ledger.push(Entry { field: format!("--values {file}"), value: crate::model::workload::compact(&val), path: p, status: Status::Overridden, why: "set by the user".into() });
+        }
+    }
+    for (_, path, v, arg) in opts.overrides.sets.iter().filter(|s| s.0 == name) {
+        let mut tmp = super::Values::default();
+        tmp.set(path, v.clone());
+        merge(&mut over, &Value::Object(tmp.root));
+        m.ledger.push(Entry { field: format!("--set {arg}"), value: crate::model::workload::compact(v), path: path.clone(), status: Status::Overridden, why: "set by the user".into() });
+    }
+    merge(&mut values, &over);
+    let values_view = super::Values { root: values.as_object().cloned().unwrap_or_default(), comments: Default::default() };
+
+    let version = opts.chart_versions.get(chart.name).cloned().unwrap_or_else(|| chart.version.to_string());
+    if version != chart.version {
+        m.warn(Level::Warning, format!("chart {} {version} requested; the {} profile was written for {} and a different version may read values differently",
+            chart.name, chart.name, chart.version));
+    }
+
+    // Routes and other clients must still reach the Service the chart renders.
+    let (svc_name, svc_port) = profile.service(&release, &values_view);
+    for r in &routes {
+        for (backend, port) in &r.backends {
+            if !old_services.iter().any(|s| &s.name == backend) {
+                continue;
+            }
+            if backend != &svc_name || port.is_some_and(|p| p != svc_port) {
+                m.warn(Level::Blocking, format!("HTTPRoute {} ({}) sends traffic to {backend}:{}, but the chart's Service will be {svc_name}:{svc_port}; keep the name and port with the chart's override keys",
+                    r.name, r.origin, port.map_or("-".into(), |p| p.to_string())));
+            }
+        }
+    }
+    if old_services.len() > 1 {
+        let extra: Vec<&str> = old_services.iter().skip(1).map(|s| s.name.as_str()).collect();
+        m.warn(Level::Warning, format!("{name} has more than one Service ({}); only the first is replaced by the chart's, the others are kept", extra.join(", ")));
+    }
+
+    // Where things go.
+    let workload_obj = &tree.objects[app.object];
+    let k_index = workload_obj.kustomization;
+    let k = &tree.kustomizations[k_index];
+    let app_dir = k.dir.clone();
+    let in_dir = |f: &str| if app_dir.is_empty() { f.to_string() } else { format!("{app_dir}/{f}") };
+    let (source, source_file) = sources.ensure(&chart, &app_dir, files)?;
+
+    // The HelmRelease document.
+    let mut meta = json!({ "name": name });
+    if explicit_ns {
+        meta["namespace"] = json!(namespace);
+    }
+    let mut source_ref = json!({ "kind": "HelmRepository", "name": source.name });
+    if let Some(ns) = &source.namespace {
+        source_ref["namespace"] = json!(ns);
+    }
+    let mut spec = json!({
+        "releaseName": release,
+        "interval": "30m",
+        "timeout": "10m",
+        "chart": { "spec": { "chart": chart.name, "version": version, "sourceRef": source_ref, "interval": "12h" } },
+        "install": { "remediation": { "retries": 3 } },
+        "upgrade": { "cleanupOnFail": true, "remediation": { "retries": 3, "strategy": "rollback" } },
+    });
+    if !m.values_from.is_empty() {
+        spec["valuesFrom"] = Value::Array(m.values_from.clone());
+    }
+    spec["values"] = values.clone();
+    let release_doc = json!({ "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": meta, "spec": spec });
+    let comments = m.values.comments.iter().map(|(k, v)| (format!("spec.values.{k}"), v.clone())).collect();
+    let release_text = format!("---\n{}", yaml::to_yaml(&release_doc, &comments));
+
+    let mut hr_path = in_dir("helmrelease.yaml");
+    if files.get(&hr_path)?.is_some() {
+        hr_path = in_dir(&format!("helmrelease-{name}.yaml"));
+    }
+    files.set(&hr_path, Some(release_text.clone()))?;
+
+    // Remove the replaced objects: the workload and the Service the chart takes over.
+    let mut removals: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    removals.entry(workload_obj.file.clone()).or_default().push(workload_obj.doc);
+    if let Some(svc) = old_services.first() {
+        let o = &tree.objects[svc.object];
+        removals.entry(o.file.clone()).or_default().push(o.doc);
+    }
+    let mut deleted = Vec::new();
+    let mut unlist: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for (file, docs) in &removals {
+        let original = &tree.files[file];
+        if original.sops {
+            m.warn(Level::Blocking, format!("{file} is SOPS-encrypted and holds objects to replace; helmigrate never rewrites encrypted files: move them out first"));
+            continue;
+        }
+        let orig_docs = split_documents(&original.text);
+        let current = files.get(file)?.unwrap_or_default();
+        let mut text = current.clone();
+        for d in docs {
+            let Some(od) = orig_docs.get(*d) else { continue };
+            let cur_docs = split_documents(&text);
+            if let Some(cd) = cur_docs.iter().find(|cd| cd.text == od.text) {
+                text = format!("{}{}", &text[..cd.cut.0], &text[cd.cut.1..]);
+            }
+        }
+        if split_documents(&text).iter().all(|d| d.is_blank()) {
+            files.set(file, None)?;
+            deleted.push(file.clone());
+            let owner = tree.objects.iter().find(|o| &o.file == file).map_or(k_index, |o| o.kustomization);
+            let entry = tree.kustomizations[owner].resources.iter().find(|(_, rel)| rel == file).map(|(e, _)| e.clone());
+            if let Some(e) = entry {
+                unlist.entry(owner).or_default().push(e);
+            }
+        } else {
+            files.set(file, Some(text))?;
+        }
+    }
+
+    // Kustomizations: drop deleted files, list the HelmRelease (and a new in-folder source).
+    unlist.entry(k_index).or_default();
+    for (ki, remove) in &unlist {
+        let kz = &tree.kustomizations[*ki];
+        let mut add = Vec::new();
+        if *ki == k_index {
+            add.push(relative_to(&hr_path, &kz.dir));
+            if let Some(sf) = &source_file {
+                if sources.file.is_none() || Path::new(sf).parent() == Some(Path::new(&kz.dir)) && sources.file.as_deref() == Some(sf.as_str()) && !tree.files.contains_key(sf) {
+                    add.push(relative_to(sf, &kz.dir));
+                }
+            }
+        }
+        let current = files.get(&kz.file)?.unwrap_or_default();
+        let edited = edit_resources(&kz.file, &current, remove, &add)?;
+        files.set(&kz.file, Some(edited))?;
+    }
+    let kept: Vec<String> = k.resources.iter().map(|(_, rel)| rel.clone())
+        .filter(|rel| !deleted.contains(rel) && *rel != hr_path && !tree.kustomizations.iter().any(|kz| &kz.dir == rel))
+        .collect();
+
+    let documents = format!("{}{release_text}", source.document());
+
+    Ok(AppPlan {
+        name: name.clone(),
+        namespace,
+        chart: ChartInfo { name: chart.name.into(), version, repository: chart.repository.into() },
+        workload: workload_desc,
+        origin,
+        release_name: release,
+        source: format!("{}/{}", source.namespace.as_deref().unwrap_or("-"), source.name),
+        values,
+        values_from: m.values_from,
+        ledger: m.ledger,
+        warnings: m.warnings,
+        helmrelease: hr_path,
+        kept,
+        deleted,
+        documents,
+        changes: Vec::new(),
+    })
+}
+
+/// `path` relative to `dir` (both repo-relative), as a kustomization entry.
+fn relative_to(path: &str, dir: &str) -> String {
+    if dir.is_empty() {
+        return path.to_string();
+    }
+    match path.strip_prefix(&format!("{dir}/")) {
+        Some(rest) => rest.to_string(),
+        None => {
+            let up = dir.split('/').count();
+            format!("{}{path}", "../".repeat(up))
+        }
+    }
+}

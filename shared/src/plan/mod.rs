@@ -1,0 +1,19 @@
+//! The plan: for each app, the chart values with a ledger of what was mapped, defaulted or
+//! dropped, the HelmRelease/HelmRepository documents, and the file edits that swap the raw
+//! manifests for them.
+
+mod build;
+mod files;
+mod kustomization;
+mod ledger;
+mod mapper;
+mod overrides;
+mod sources;
+mod values;
+
+pub use build::{AppPlan, ChartInfo, Options, Plan, Skipped, build};
+pub use files::{Action, FileChange};
+pub use ledger::{Entry, Level, Status, Warning};
+pub use mapper::{Mapper, env_shown};
+pub use overrides::Overrides;
+pub use values::{Values, merge, split_path};

@@ -1,0 +1,139 @@
+//! HelmRepository sources: find the ones the repo already has, and add the missing ones to the
+//! same file (kept lossless: a new document is appended, nothing else is touched).
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::files::FileSet;
+use crate::error::Result;
+use crate::profiles::Chart;
+use crate::source::repo::{read_text, split_objects_lenient};
+use crate::yaml;
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub url: String,
+    pub file: String,
+    pub interval: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct Sources {
+    pub known: Vec<Source>,
+    /// The file new HelmRepositories go into: the one that already holds the most.
+    pub file: Option<String>,
+    pub interval: Option<String>,
+}
+
+fn same_url(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+const SKIP_DIRS: [&str; 3] = ["target", "node_modules", "vendor"];
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = rd.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_symlink() || name.starts_with('.') {
+            continue;
+        }
+        let p = e.path();
+        if ft.is_dir() {
+            if !SKIP_DIRS.contains(&name.as_str()) {
+                walk(root, &p, out);
+            }
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            out.push(p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+impl Source {
+    /// The HelmRepository document for this source.
+    pub fn document(&self) -> String {
+        let mut meta = json!({ "name": self.name });
+        if let Some(ns) = &self.namespace {
+            meta["namespace"] = json!(ns);
+        }
+        let doc = json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "HelmRepository",
+            "metadata": meta,
+            "spec": { "interval": self.interval.as_deref().unwrap_or("1h"), "url": self.url },
+        });
+        format!("---\n{}", yaml::to_yaml(&doc, &Default::default()))
+    }
+}
+
+impl Sources {
+    /// Scan every YAML file of the repo that mentions HelmRepository.
+    pub fn scan(root: &Path) -> Result<Sources> {
+        let mut files = Vec::new();
+        walk(root, root, &mut files);
+        let mut s = Sources::default();
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for rel in files {
+            let text = read_text(&root.join(&rel), &rel)?;
+            if !text.contains("HelmRepository") {
+                continue;
+            }
+            let mut n = 0;
+            for v in split_objects_lenient(&rel, &text)? {
+                if v.get("kind").and_then(Value::as_str) != Some("HelmRepository") {
+                    continue;
+                }
+                let Some(url) = v.pointer("/spec/url").and_then(Value::as_str) else { continue };
+                n += 1;
+                if s.interval.is_none() {
+                    s.interval = v.pointer("/spec/interval").and_then(Value::as_str).map(str::to_string);
+                }
+                s.known.push(Source {
+                    name: v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    namespace: v.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string),
+                    url: url.to_string(),
+                    file: rel.clone(),
+                    interval: v.pointer("/spec/interval").and_then(Value::as_str).map(str::to_string),
+                });
+            }
+            if n > 0 {
+                counts.push((rel, n));
+            }
+        }
+        s.file = counts.iter().max_by_key(|(_, n)| *n).map(|(f, _)| f.clone());
+        Ok(s)
+    }
+
+    /// The HelmRepository for `chart`: an existing one with the same URL, else a new document
+    /// appended to the sources file (or, without one, a file in `app_dir`). Returns the source
+    /// and, when it is new, the path it was written to.
+    pub fn ensure(&mut self, chart: &Chart, app_dir: &str, files: &mut FileSet) -> Result<(Source, Option<String>)> {
+        if let Some(existing) = self.known.iter().find(|s| same_url(&s.url, chart.repository)) {
+            return Ok((existing.clone(), None));
+        }
+        let mut name = chart.source_name.to_string();
+        while self.known.iter().any(|s| s.name == name) {
+            name.push_str("-charts");
+        }
+        let (file, namespace) = match &self.file {
+            Some(f) => (f.clone(), self.known.iter().find(|s| &s.file == f).and_then(|s| s.namespace.clone())),
+            None => (format!("{}/helmrepository-{name}.yaml", app_dir.trim_end_matches('/')).trim_start_matches('/').to_string(), None),
+        };
+        let source = Source { name, namespace, url: chart.repository.into(), file: file.clone(), interval: self.interval.clone() };
+        let text = source.document();
+        let mut current = files.get(&file)?.unwrap_or_default();
+        if !current.is_empty() && !current.ends_with('\n') {
+            current.push('\n');
+        }
+        current.push_str(&text);
+        files.set(&file, Some(current))?;
+        self.known.push(source.clone());
+        Ok((source, Some(file)))
+    }
+}

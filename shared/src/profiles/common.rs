@@ -1,0 +1,181 @@
+//! Mapping steps several charts share. Each step *takes* fields off the model.
+
+use serde_json::{Map, Value};
+
+use crate::model::{Container, EnvSource, Workload};
+use crate::plan::{Level, Mapper};
+
+/// Take the container this profile deploys out of the workload.
+pub fn take_main(w: &mut Workload, detects: impl Fn(&crate::model::Image) -> bool) -> Container {
+    let i = w.containers.iter().position(|c| detects(&c.image)).unwrap_or(0);
+    w.containers.remove(i)
+}
+
+/// image.repository / image.tag / image.pullPolicy, carrying a Flux image-automation marker.
+pub fn image(m: &mut Mapper, c: &mut Container, prefix: &str) {
+    let img = &c.image;
+    m.map("image", &format!("{prefix}.repository"), img.repository.clone());
+    let tag = img.tag.clone().unwrap_or_else(|| "latest".into());
+    if img.tag.is_some() {
+        m.map("image tag", &format!("{prefix}.tag"), tag);
+    } else {
+        m.map_why("image tag", &format!("{prefix}.tag"), tag, "no tag in the old image means `latest`; pinned explicitly so the chart's appVersion is not used");
+    }
+    if let Some(policy) = &img.policy {
+        // A whole-image marker becomes a name marker and a tag marker on the split fields.
+        let base = policy.trim_end_matches(":tag").trim_end_matches(":name");
+        m.values.comment(&format!("{prefix}.repository"), format!("{{\"$imagepolicy\": \"{base}:name\"}}"));
+        m.values.comment(&format!("{prefix}.tag"), format!("{{\"$imagepolicy\": \"{base}:tag\"}}"));
+        m.record("image automation marker", policy.clone(), &format!("{prefix}.tag"), "Flux image automation keeps updating the tag");
+    }
+    if let Some(p) = c.rest.remove("imagePullPolicy") {
+        m.map("imagePullPolicy", &format!("{prefix}.pullPolicy"), p);
+    }
+}
+
+/// Take a GPU limit (nvidia.com/*, amd.com/gpu) off the container: (resource name, count).
+pub fn take_gpu(c: &mut Container) -> Option<(String, Value)> {
+    let key = c.limits.keys().find(|k| k.starts_with("nvidia.com/") || *k == "amd.com/gpu")?.clone();
+    let n = c.limits.remove(&key)?;
+    // Extended resources must have requests == limits; Kubernetes fills the request in itself.
+    if c.requests.get(&key) == Some(&n) {
+        c.requests.remove(&key);
+    }
+    Some((key, n))
+}
+
+/// requests/limits as one `resources` object.
+pub fn resources(m: &mut Mapper, c: &mut Container, path: &str) {
+    let mut r = Map::new();
+    for (which, list) in [("requests", std::mem::take(&mut c.requests)), ("limits", std::mem::take(&mut c.limits))] {
+        if list.is_empty() {
+            continue;
+        }
+        for (k, v) in &list {
+            m.record(format!("resources.{which}.{k}"), quantity(v), &format!("{path}.{which}.{}", k.replace('.', "\\.")), "");
+        }
+        r.insert(which.into(), Value::Object(list));
+    }
+    if !r.is_empty() {
+        m.values.set(path, Value::Object(r));
+    }
+}
+
+fn quantity(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+}
+
+/// Move pod-spec keys that the chart exposes under the same meaning.
+pub fn pod_keys(m: &mut Mapper, w: &mut Workload, keys: &[(&str, &str)]) {
+    for (field, path) in keys {
+        if let Some(v) = w.pod.remove(*field) {
+            m.map(format!("pod {field}"), path, v);
+        }
+    }
+}
+
+/// Move container keys that the chart exposes under the same meaning.
+pub fn container_keys(m: &mut Mapper, c: &mut Container, keys: &[(&str, &str)]) {
+    for (field, path) in keys {
+        if let Some(v) = c.rest.remove(*field) {
+            m.map(*field, path, v);
+        }
+    }
+}
+
+/// Pod template labels and annotations, kept so NetworkPolicies and tooling keep matching.
+pub fn pod_metadata(m: &mut Mapper, w: &mut Workload, labels: &str, annotations: &str) {
+    for (field, from, path) in [("pod label", &mut w.pod_labels, labels), ("pod annotation", &mut w.pod_annotations, annotations)] {
+        for (k, v) in std::mem::take(from) {
+            m.map(format!("{field} {k}"), &format!("{path}.{}", k.replace('.', "\\.")), v);
+        }
+    }
+}
+
+/// Env entries as a list of EnvVar with string values (charts copy lists verbatim and do not
+/// quote: a bare `2` would fail Kubernetes validation).
+pub fn env_list(m: &mut Mapper, envs: Vec<crate::model::Env>, path: &str) {
+    for e in envs {
+        let shown = e.describe();
+        m.values.push(path, e.to_k8s());
+        m.record(format!("env {}", e.name), shown, path, "");
+    }
+}
+
+/// Replicas, kept only when not 1 (the charts' default) or when explicitly 0.
+pub fn replicas(m: &mut Mapper, w: &mut Workload, path: &str) {
+    if let Some(r) = w.spec.remove("replicas") {
+        if r.as_i64().is_some_and(|n| n > 1) {
+            m.warn(Level::Warning, format!("{} runs {r} replicas: check the chart's volume access mode allows that", w.name));
+        }
+        m.map("spec.replicas", path, r);
+    }
+}
+
+/// ServiceAccount: an explicit one is reused; otherwise the chart makes one named after the app.
+pub fn service_account(m: &mut Mapper, w: &mut Workload, create: &str, name: &str) {
+    w.pod.remove("serviceAccount"); // deprecated alias of serviceAccountName
+    match w.pod.remove("serviceAccountName") {
+        Some(sa) if sa != "default" => {
+            m.map("pod serviceAccountName", name, sa);
+            m.defaulted(create, false, "the old workload used an existing ServiceAccount");
+        }
+        _ => {}
+    }
+}
+
+/// The pod's volumes that a container's leftover mounts use, as extra chart volumes.
+pub fn extra_volumes(m: &mut Mapper, w: &mut Workload, c: &mut Container, volumes: &str, mounts: &str) {
+    for mount in std::mem::take(&mut c.mounts) {
+        if let Some(i) = w.volumes.iter().position(|v| v.name == mount.volume) {
+            let v = w.volumes.remove(i);
+            m.values.push(volumes, v.to_k8s());
+            m.record(format!("volume {}", v.name), crate::model::workload::compact(&v.to_k8s()), volumes, "");
+        }
+        m.values.push(mounts, mount.to_k8s());
+        m.record(format!("volumeMount {}", mount.path), mount.volume.clone(), mounts, "");
+    }
+}
+
+/// Is this env value, read the way the app reads booleans, true?
+pub fn truthy(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// The literal value of an env entry, if it has one.
+pub fn literal(source: &EnvSource) -> Option<&str> {
+    match source {
+        EnvSource::Value { value } => Some(value),
+        _ => None,
+    }
+}
+
+/// Service type/annotations/labels/nodePort, shared by charts with a flat `service` block.
+pub fn service_extras(m: &mut Mapper, svc: &crate::model::Service, prefix: &str) {
+    if let Some(t) = &svc.service_type {
+        m.map(format!("service {} type", svc.name), &format!("{prefix}.type"), t.clone());
+    }
+    for (what, map) in [("annotations", &svc.annotations), ("labels", &svc.labels)] {
+        if !map.is_empty() {
+            m.map(format!("service {} {what}", svc.name), &format!("{prefix}.{what}"), Value::Object(map.clone()));
+        }
+    }
+    if let Some(np) = svc.ports.first().and_then(|p| p.node_port) {
+        m.map(format!("service {} nodePort", svc.name), &format!("{prefix}.nodePort"), np);
+    }
+    for p in svc.ports.iter().skip(1) {
+        m.drop(format!("service {} port {}", svc.name, p.name.as_deref().unwrap_or("-")), p.port.to_string(), "the chart's Service has one port");
+    }
+}
+
+/// Init containers copied whole into the chart's list of extra init containers.
+pub fn init_containers(m: &mut Mapper, w: &mut Workload, path: &str) {
+    for ic in std::mem::take(&mut w.init_containers) {
+        m.values.push(path, ic.to_k8s());
+        m.record(format!("initContainer {}", ic.name), ic.image.reference(), path, "");
+    }
+}

@@ -1,0 +1,204 @@
+//! otwld/ollama-helm 1.39.0. Facts from ../shared/charts/NOTES.md §2: a Deployment named after
+//! the release (or `fullnameOverride`), `Recreate` strategy, GPU via `ollama.gpu.*` (the chart
+//! merges the limit and adds the nvidia toleration itself), `extraEnv` must be a list with
+//! string values, `runtimeClassName` is top-level, data via `persistentVolume.existingClaim` +
+//! `subPath`, probes are generated from `livenessProbe/readinessProbe.{path,…}`.
+
+use serde_json::Value;
+
+use super::common::{self, literal};
+use super::{Chart, Profile};
+use crate::model::{App, Image, VolumeSource};
+use crate::plan::{Level, Mapper, Values};
+
+pub struct Ollama;
+
+const DATA_PATH: &str = "/root/.ollama";
+const PORT: i64 = 11434;
+
+impl Profile for Ollama {
+    fn chart(&self) -> Chart {
+        Chart { name: "ollama", version: "1.39.0", repository: "https://otwld.github.io/ollama-helm/", source_name: "ollama" }
+    }
+
+    fn detects(&self, image: &Image) -> bool {
+        image.short_repository() == "ollama/ollama"
+    }
+
+    fn service(&self, release: &str, values: &Values) -> (String, i64) {
+        let name = match values.get("fullnameOverride").and_then(Value::as_str) {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ if release.contains("ollama") => release.to_string(),
+            _ => format!("{release}-ollama"),
+        };
+        (name, values.get("service.port").and_then(Value::as_i64).unwrap_or(PORT))
+    }
+
+    fn map(&self, release: &str, app: &mut App, m: &mut Mapper) {
+        let w = &mut app.workload;
+        let mut c = common::take_main(w, |i| self.detects(i));
+        common::image(m, &mut c, "image");
+        common::replicas(m, w, "replicaCount");
+        if w.kind == crate::model::WorkloadKind::StatefulSet {
+            m.warn(Level::Info, format!("{} was a StatefulSet; the chart runs a Deployment with the Recreate strategy (one pod at a time on the data volume)", w.name));
+            w.spec.remove("serviceName");
+            w.spec.remove("podManagementPolicy");
+            if let Some(s) = w.spec.remove("updateStrategy") {
+                m.drop("spec.updateStrategy", crate::model::workload::compact(&s), "StatefulSet strategy; the chart's Deployment uses Recreate");
+            }
+        } else if let Some(s) = w.spec.remove("strategy") {
+            m.map("spec.strategy", "updateStrategy", s);
+        }
+
+        // GPU: the chart adds the limit and, for nvidia, the matching toleration.
+        if let Some((resource, count)) = common::take_gpu(&mut c) {
+            m.map_why(format!("resources.limits.{resource}"), "ollama.gpu.enabled", true, "the chart merges the GPU limit into resources");
+            let kind = if resource == "amd.com/gpu" { "amd" } else { "nvidia" };
+            m.map(format!("resources.limits.{resource}"), "ollama.gpu.type", kind);
+            m.map(format!("resources.limits.{resource}"), "ollama.gpu.number", count);
+            if kind == "nvidia" && resource != "nvidia.com/gpu" {
+                m.map(format!("resources.limits.{resource}"), "ollama.gpu.nvidiaResource", resource.clone());
+            }
+            if kind == "nvidia" {
+                // The chart adds exactly this toleration; keep only the others.
+                if let Some(Value::Array(tols)) = w.pod.get_mut("tolerations") {
+                    tols.retain(|t| !(t.get("key").and_then(Value::as_str) == Some(resource.as_str())
+                        && t.get("operator").and_then(Value::as_str) == Some("Exists")));
+                    if tols.is_empty() {
+                        w.pod.remove("tolerations");
+                        m.record("pod tolerations", resource.clone(), "ollama.gpu.enabled", "the chart adds the GPU toleration itself");
+                    }
+                }
+                if c.env.iter().any(|e| e.name == "PATH") {
+                    m.warn(Level::Warning, "env PATH is set, and the chart overwrites PATH when the GPU is enabled: you get two PATH entries");
+                }
+            }
+        }
+        common::resources(m, &mut c, "resources");
+
+        // Env: OLLAMA_HOST is written by the chart from ollama.port.
+        let mut env = Vec::new();
+        for e in std::mem::take(&mut c.env) {
+            if e.name == "OLLAMA_HOST" {
+                let port = literal(&e.source).and_then(|v| v.rsplit(':').next()).and_then(|p| p.parse::<i64>().ok());
+                match port {
+                    Some(p) if p != PORT => m.map_why("env OLLAMA_HOST", "ollama.port", p, "the chart sets OLLAMA_HOST=0.0.0.0:<ollama.port>"),
+                    _ => m.record("env OLLAMA_HOST", e.describe(), "ollama.port", "the chart sets OLLAMA_HOST=0.0.0.0:11434 itself"),
+                }
+                continue;
+            }
+            env.push(e);
+        }
+        common::env_list(m, env, "extraEnv");
+        common::container_keys(m, &mut c, &[("envFrom", "extraEnvFrom"), ("args", "extraArgs"), ("lifecycle", "lifecycle"), ("securityContext", "securityContext")]);
+        if let Some(cmd) = c.rest.remove("command") {
+            m.drop("command", crate::model::workload::compact(&cmd), "the chart always runs the image's entrypoint; only args are configurable (extraArgs)");
+        }
+
+        // The API port.
+        if let Some(i) = c.ports.iter().position(|p| p.container_port == PORT || c.ports.len() == 1) {
+            let p = c.ports.remove(i);
+            if p.container_port != PORT {
+                m.map("port", "ollama.port", p.container_port);
+            } else {
+                m.record(format!("port {}", p.name.as_deref().unwrap_or("-")), PORT.to_string(), "ollama.port", "chart default");
+            }
+        }
+
+        // Probes: the chart renders httpGet probes from a path and timings.
+        for (field, key) in [("livenessProbe", "livenessProbe"), ("readinessProbe", "readinessProbe")] {
+            match c.rest.remove(field) {
+                Some(p) => probe(m, field, key, &p),
+                None => m.defaulted(&format!("{key}.enabled"), false, format!("the old workload had no {field}; the chart would add one on `/`")),
+            }
+        }
+
+        // Data: the models directory.
+        let data = c.mounts.iter().position(|mt| mt.path == DATA_PATH).or_else(|| {
+            let claims: Vec<usize> = c.mounts.iter().enumerate()
+                .filter(|(_, mt)| w.volume(&mt.volume).is_some_and(|v| matches!(v.source, VolumeSource::Claim { .. } | VolumeSource::ClaimTemplate { .. })))
+                .map(|(i, _)| i).collect();
+            (claims.len() == 1).then(|| claims[0])
+        });
+        if let Some(i) = data {
+            let mount = c.mounts.remove(i);
+            let vi = w.volumes.iter().position(|v| v.name == mount.volume);
+            let volume = vi.map(|vi| w.volumes.remove(vi));
+            if mount.path != DATA_PATH {
+                m.map(format!("volumeMount {}", mount.path), "ollama.mountPath", mount.path.clone());
+            }
+            match volume.map(|v| v.source) {
+                Some(VolumeSource::Claim { claim, .. }) => {
+                    m.map_why(format!("volume {}", mount.volume), "persistentVolume.enabled", true, "reuse the existing claim: no new empty PVC");
+                    m.map(format!("volume {}", mount.volume), "persistentVolume.existingClaim", claim);
+                }
+                Some(VolumeSource::ClaimTemplate { template, .. }) => {
+                    let claim = format!("{template}-{}-0", w.name);
+                    m.map_why(format!("volumeClaimTemplate {template}"), "persistentVolume.enabled", true, "reuse the claim the StatefulSet created");
+                    m.map_why(format!("volumeClaimTemplate {template}"), "persistentVolume.existingClaim", claim.clone(),
+                        "created by the StatefulSet controller, not in Git: Flux will not prune it");
+                }
+                Some(VolumeSource::EmptyDir { .. }) => {
+                    m.map_why(format!("volume {}", mount.volume), "persistentVolume.enabled", false, "the chart uses an emptyDir when persistence is off");
+                }
+                other => {
+                    let shown = other.map(|s| format!("{s:?}")).unwrap_or_else(|| "missing volume".into());
+                    m.drop(format!("volume {}", mount.volume), shown, "the chart mounts only a PVC or an emptyDir at the models path");
+                    m.warn(Level::Blocking, format!("{}: the models volume {} is neither a PVC nor an emptyDir; create a PVC for it first", w.name, mount.volume));
+                }
+            }
+            if let Some(sp) = mount.sub_path {
+                m.map(format!("volumeMount {} subPath", mount.path), "persistentVolume.subPath", sp);
+            }
+            if mount.read_only {
+                m.drop(format!("volumeMount {} readOnly", mount.path), "true", "the chart mounts the models volume read-write");
+            }
+        } else {
+            m.chart_default("persistentVolume.enabled", "false", "no models volume in the old workload: the chart uses an emptyDir");
+        }
+        common::extra_volumes(m, w, &mut c, "volumes", "volumeMounts");
+
+        common::pod_keys(m, w, &[
+            ("runtimeClassName", "runtimeClassName"), ("nodeSelector", "nodeSelector"), ("tolerations", "tolerations"),
+            ("affinity", "affinity"), ("topologySpreadConstraints", "topologySpreadConstraints"),
+            ("priorityClassName", "priorityClassName"), ("securityContext", "podSecurityContext"),
+            ("imagePullSecrets", "imagePullSecrets"), ("terminationGracePeriodSeconds", "terminationGracePeriodSeconds"),
+            ("hostIPC", "hostIPC"), ("hostPID", "hostPID"), ("hostNetwork", "hostNetwork"),
+        ]);
+        common::service_account(m, w, "serviceAccount.create", "serviceAccount.name");
+        common::pod_metadata(m, w, "podLabels", "podAnnotations");
+        common::init_containers(m, w, "initContainers");
+
+        // Service: keep its name and port so routes and other apps keep resolving it.
+        if let Some(svc) = app.services.first().cloned() {
+            let (name, _) = self.service(release, &Values::default());
+            if svc.name != name {
+                m.map_why(format!("service {}", svc.name), "fullnameOverride", svc.name.clone(), "keeps the Service name that clients use");
+            }
+            if let Some(p) = svc.ports.first() {
+                if p.port != PORT {
+                    m.map(format!("service {} port", svc.name), "service.port", p.port);
+                } else {
+                    m.record(format!("service {} port", svc.name), p.port.to_string(), "service.port", "chart default");
+                }
+            }
+            common::service_extras(m, &svc, "service");
+        }
+        m.defaulted("tests.enabled", false, "no helm test pod: Flux does not run Helm tests by default");
+        m.leftover_container(&c, "ollama");
+    }
+}
+
+/// The chart's probe: only `httpGet` with a path, plus timings.
+fn probe(m: &mut Mapper, field: &str, key: &str, p: &Value) {
+    let Some(path) = p.pointer("/httpGet/path").and_then(Value::as_str) else {
+        m.drop(field, crate::model::workload::compact(p), "the chart only renders httpGet probes; its default probes on `/` stay on");
+        return;
+    };
+    m.map(format!("{field}.httpGet.path"), &format!("{key}.path"), path);
+    for t in ["initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold", "successThreshold"] {
+        if let Some(v) = p.get(t) {
+            m.map(format!("{field}.{t}"), &format!("{key}.{t}"), v.clone());
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! open-webui/helm-charts open-webui 10.2.1. Facts from ../shared/charts/NOTES.md §3: every
+//! object is named `open-webui` (or `nameOverride`), the kind follows `workload.kind`, the
+//! bundled ollama/pipelines/websocket-redis are on by default, the container security context
+//! key is `containerSecurityContext`, SSO lives under `sso.` with the client secret in
+//! `clientExistingSecret(Key)` and the client ID only as a literal (so it comes from the Secret
+//! through HelmRelease `valuesFrom`), `OLLAMA_BASE_URL(S)` is generated from `ollamaUrls`.
+
+use serde_json::{Value, json};
+
+use super::common::{self, literal, truthy};
+use super::{Chart, Profile};
+use crate::model::{App, Env, EnvSource, Image, VolumeSource, WorkloadKind};
+use crate::plan::{Level, Mapper, Values};
+
+pub struct OpenWebui;
+
+const NAME: &str = "open-webui";
+const DATA_PATH: &str = "/app/backend/data";
+const CONTAINER_PORT: i64 = 8080;
+const SERVICE_PORT: i64 = 80;
+
+/// Env vars the chart writes itself from a boolean value: (env name, values path).
+const SSO_FLAGS: [(&str, &str); 4] = [
+    ("OAUTH_MERGE_ACCOUNTS_BY_EMAIL", "sso.mergeAccountsByEmail"),
+    ("ENABLE_OAUTH_SIGNUP", "sso.enableSignup"),
+    ("ENABLE_OAUTH_ROLE_MANAGEMENT", "sso.enableRoleManagement"),
+    ("ENABLE_OAUTH_GROUP_MANAGEMENT", "sso.enableGroupManagement"),
+];
+/// Env vars the chart writes itself from a string value.
+const SSO_STRINGS: [(&str, &str); 6] = [
+    ("OPENID_PROVIDER_URL", "sso.oidc.providerUrl"),
+    ("OAUTH_SCOPES", "sso.oidc.scopes"),
+    ("OAUTH_PROVIDER_NAME", "sso.oidc.providerName"),
+    ("OAUTH_ROLES_CLAIM", "sso.roleManagement.rolesClaim"),
+    ("OAUTH_ALLOWED_ROLES", "sso.roleManagement.allowedRoles"),
+    ("OAUTH_ADMIN_ROLES", "sso.roleManagement.adminRoles"),
+];
+
+fn take_env(env: &mut Vec<Env>, name: &str) -> Option<Env> {
+    env.iter().position(|e| e.name == name).map(|i| env.remove(i))
+}
+
+impl Profile for OpenWebui {
+    fn chart(&self) -> Chart {
+        Chart { name: NAME, version: "10.2.1", repository: "https://helm.openwebui.com/", source_name: "open-webui" }
+    }
+
+    fn detects(&self, image: &Image) -> bool {
+        image.short_repository() == "ghcr.io/open-webui/open-webui"
+    }
+
+    fn service(&self, _release: &str, values: &Values) -> (String, i64) {
+        let name = values.get("nameOverride").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or(NAME);
+        (name.to_string(), values.get("service.port").and_then(Value::as_i64).unwrap_or(SERVICE_PORT))
+    }
+
+    fn map(&self, _release: &str, app: &mut App, m: &mut Mapper) {
+        let w = &mut app.workload;
+        let mut c = common::take_main(w, |i| self.detects(i));
+        common::image(m, &mut c, "image");
+        m.map_why("kind", "workload.kind", w.kind.to_string(), "keeps the workload kind (the chart would pick a StatefulSet for local persistence)");
+        common::replicas(m, w, "replicaCount");
+        let strategy = if w.kind == WorkloadKind::Deployment { "strategy" } else { "updateStrategy" };
+        if let Some(s) = w.spec.remove(strategy) {
+            m.map(format!("spec.{strategy}"), "strategy", s);
+        }
+        if let Some(r) = w.spec.remove("revisionHistoryLimit") {
+            m.map("spec.revisionHistoryLimit", "revisionHistoryLimit", r);
+        }
+        if let Some(s) = w.spec.remove("serviceName") {
+            m.drop("spec.serviceName", s.to_string(), "the chart's StatefulSet uses its own Service as serviceName");
+        }
+
+        // Bundled extras are off unless asked for (--set open-webui.pipelines.enabled=true …).
+        m.defaulted("ollama.enabled", false, "ollama runs as its own release; the bundled sub-chart would start a second one");
+        m.defaulted("pipelines.enabled", false, "the old workload had no pipelines server");
+        m.defaulted("tika.enabled", false, "the old workload had no Tika server");
+
+        let mut env = std::mem::take(&mut c.env);
+        self.map_env(m, &mut env);
+        common::env_list(m, env, "extraEnvVars");
+
+        common::resources(m, &mut c, "resources");
+        common::container_keys(m, &mut c, &[
+            ("envFrom", "extraEnvFrom"), ("command", "command"), ("args", "args"),
+            ("livenessProbe", "livenessProbe"), ("readinessProbe", "readinessProbe"), ("startupProbe", "startupProbe"),
+            // The chart's container-level key; a `securityContext:` value would be ignored.
+            ("securityContext", "containerSecurityContext"),
+        ]);
+        if let Some(i) = c.ports.iter().position(|p| p.container_port == CONTAINER_PORT || c.ports.len() == 1) {
+            let p = c.ports.remove(i);
+            if p.container_port != CONTAINER_PORT {
+                m.map("port", "service.containerPort", p.container_port);
+            } else {
+                m.record(format!("port {}", p.name.as_deref().unwrap_or("-")), p.container_port.to_string(), "service.containerPort", "chart default");
+            }
+        }
+
+        // Data: reuse the claim; never let the chart make a new empty one.
+        match c.mounts.iter().position(|mt| mt.path == DATA_PATH) {
+            Some(i) => {
+                let mount = c.mounts.remove(i);
+                let volume = w.volumes.iter().position(|v| v.name == mount.volume).map(|vi| w.volumes.remove(vi));
+                match volume.map(|v| v.source) {
+                    Some(VolumeSource::Claim { claim, .. }) => {
+                        m.map_why(format!("volume {}", mount.volume), "persistence.enabled", true, "reuse the existing claim: no new empty PVC");
+                        m.map(format!("volume {}", mount.volume), "persistence.existingClaim", claim);
+                    }
+                    Some(VolumeSource::ClaimTemplate { template, .. }) => {
+                        m.map_why(format!("volumeClaimTemplate {template}"), "persistence.enabled", true, "reuse the claim the StatefulSet created");
+                        m.map_why(format!("volumeClaimTemplate {template}"), "persistence.existingClaim", format!("{template}-{}-0", w.name),
+                            "created by the StatefulSet controller, not in Git: Flux will not prune it");
+                    }
+                    Some(VolumeSource::EmptyDir { .. }) => {
+                        m.map_why(format!("volume {}", mount.volume), "persistence.enabled", false, "the old data volume was an emptyDir");
+                    }
+                    other => {
+                        let shown = other.map(|s| format!("{s:?}")).unwrap_or_else(|| "missing volume".into());
+                        m.drop(format!("volume {}", mount.volume), shown, "the chart mounts only a PVC or an emptyDir at the data path");
+                        m.warn(Level::Blocking, format!("{}: the data volume {} is neither a PVC nor an emptyDir; create a PVC for it first", w.name, mount.volume));
+                    }
+                }
+                if let Some(sp) = mount.sub_path {
+                    m.map(format!("volumeMount {DATA_PATH} subPath"), "persistence.subPath", sp);
+                }
+            }
+            None => m.defaulted("persistence.enabled", false, format!("the old workload kept nothing at {DATA_PATH}; the chart would create a new PVC")),
+        }
+        common::extra_volumes(m, w, &mut c, "volumes", "volumeMounts.container");
+        common::init_containers(m, w, "extraInitContainers");
+
+        common::pod_keys(m, w, &[
+            ("runtimeClassName", "runtimeClassName"), ("nodeSelector", "nodeSelector"), ("tolerations", "tolerations"),
+            ("affinity", "affinity"), ("topologySpreadConstraints", "topologySpreadConstraints"), ("hostAliases", "hostAliases"),
+            ("priorityClassName", "priorityClassName"), ("securityContext", "podSecurityContext"), ("imagePullSecrets", "imagePullSecrets"),
+        ]);
+        common::service_account(m, w, "serviceAccount.create", "serviceAccount.name");
+        if m.values.get("serviceAccount.name").is_none() {
+            m.defaulted("serviceAccount.name", "", "the chart's default name is the literal `existing-sa`; empty gives `open-webui`");
+        }
+        common::pod_metadata(m, w, "podLabels", "podAnnotations");
+
+        if let Some(svc) = app.services.first().cloned() {
+            if svc.name != NAME {
+                m.map_why(format!("service {}", svc.name), "nameOverride", svc.name.clone(),
+                    "keeps the Service name that routes use (it also names the workload and PVC)");
+            }
+            if let Some(p) = svc.ports.first() {
+                if p.port != SERVICE_PORT {
+                    m.map(format!("service {} port", svc.name), "service.port", p.port);
+                } else {
+                    m.record(format!("service {} port", svc.name), p.port.to_string(), "service.port", "chart default");
+                }
+            }
+            common::service_extras(m, &svc, "service");
+        }
+        m.leftover_container(&c, NAME);
+    }
+}
+
+impl OpenWebui {
+    /// Env the chart generates itself goes to its values key; the rest stays in `env`.
+    fn map_env(&self, m: &mut Mapper, env: &mut Vec<Env>) {
+        // Ollama endpoints.
+        for name in ["OLLAMA_BASE_URL", "OLLAMA_BASE_URLS"] {
+            let Some(e) = take_env(env, name) else { continue };
+            match literal(&e.source) {
+                Some(v) => {
+                    let urls: Vec<Value> = v.split(';').filter(|u| !u.is_empty()).map(|u| json!(u)).collect();
+                    m.map_why(format!("env {name}"), "ollamaUrls", urls, "the chart writes OLLAMA_BASE_URLS from this list");
+                }
+                None => {
+                    m.map_why(format!("env {name}"), "ollamaUrlsFromExtraEnv", true, "the URL comes from a reference, kept in extraEnvVars");
+                    env.push(e);
+                }
+            }
+        }
+
+        // Websocket support: the chart's Redis is off unless the old workload used websockets.
+        let websocket = env.iter().find(|e| e.name == "ENABLE_WEBSOCKET_SUPPORT").and_then(|e| literal(&e.source)).and_then(truthy);
+        if websocket == Some(true) {
+            take_env(env, "ENABLE_WEBSOCKET_SUPPORT");
+            m.map("env ENABLE_WEBSOCKET_SUPPORT", "websocket.enabled", true);
+            m.defaulted("websocket.redis.enabled", false, "the old workload used its own Redis");
+            if let Some(e) = take_env(env, "WEBSOCKET_MANAGER") {
+                m.map("env WEBSOCKET_MANAGER", "websocket.manager", literal(&e.source).unwrap_or("redis").to_string());
+            }
+            for name in ["WEBSOCKET_REDIS_URL", "REDIS_URL"] {
+                if let Some(e) = env.iter().find(|e| e.name == name).cloned() {
+                    if let Some(v) = literal(&e.source) {
+                        if m.values.get("websocket.url").is_none() {
+                            m.map(format!("env {name}"), "websocket.url", v.to_string());
+                        } else {
+                            m.record(format!("env {name}"), e.describe(), "websocket.url", "the chart writes REDIS_URL and WEBSOCKET_REDIS_URL from one value");
+                        }
+                        take_env(env, name);
+                    }
+                }
+            }
+        } else {
+            m.defaulted("websocket.enabled", false, "the old workload had no websocket Redis; the chart would start one");
+        }
+
+        // OpenAI: only when the old workload configured it; otherwise the chart's defaults show.
+        let mut openai = false;
+        for (name, path, list) in [("OPENAI_API_BASE_URL", "openaiBaseApiUrl", false), ("OPENAI_API_BASE_URLS", "openaiBaseApiUrls", true),
+                                   ("OPENAI_API_KEY", "openaiApiKey", false), ("OPENAI_API_KEYS", "openaiApiKeys", true)] {
+            if let Some(v) = env.iter().find(|e| e.name == name).and_then(|e| literal(&e.source)).map(str::to_string) {
+                take_env(env, name);
+                openai = true;
+                let value = if list { json!(v.split(';').collect::<Vec<_>>()) } else { json!(v) };
+                if name.contains("KEY") {
+                    m.values.set(path, value);
+                    m.record(format!("env {name}"), "(literal, hidden)", path, "");
+                } else {
+                    m.map(format!("env {name}"), path, value);
+                }
+            }
+        }
+        if let Some(v) = env.iter().find(|e| e.name == "ENABLE_OPENAI_API").and_then(|e| literal(&e.source)).and_then(truthy) {
+            take_env(env, "ENABLE_OPENAI_API");
+            openai = true;
+            m.map("env ENABLE_OPENAI_API", "enableOpenaiApi", v);
+        }
+        if !openai {
+            m.chart_default("enableOpenaiApi", "true", "the chart adds OPENAI_API_BASE_URL=https://api.openai.com/v1 (the app's own default) and a placeholder OPENAI_API_KEY");
+        }
+        if let Some(v) = env.iter().find(|e| e.name == "DATABASE_URL").and_then(|e| literal(&e.source)).map(str::to_string) {
+            take_env(env, "DATABASE_URL");
+            m.values.set("databaseUrl", v);
+            m.record("env DATABASE_URL", "(literal, hidden)", "databaseUrl", "");
+        }
+
+        self.map_sso(m, env);
+    }
+
+    /// OIDC: the chart renders the OAUTH_* env itself once `sso.oidc.enabled`, and refuses to
+    /// render without a client secret.
+    fn map_sso(&self, m: &mut Mapper, env: &mut Vec<Env>) {
+        let provider = env.iter().find(|e| e.name == "OPENID_PROVIDER_URL").and_then(|e| literal(&e.source));
+        let secret = env.iter().find(|e| e.name == "OAUTH_CLIENT_SECRET").map(|e| e.source.clone());
+        let id = env.iter().find(|e| e.name == "OAUTH_CLIENT_ID").map(|e| e.source.clone());
+        let (Some(_), Some(secret), Some(id)) = (provider, secret, id) else {
+            if env.iter().any(|e| e.name.starts_with("OAUTH_") || e.name == "OPENID_PROVIDER_URL") {
+                m.warn(Level::Info, "OIDC settings are incomplete (provider URL, client ID and client secret are all needed for the chart's sso.oidc); they stay as plain env in extraEnvVars");
+            }
+            return;
+        };
+        let flag_ok = SSO_FLAGS.iter().all(|(n, _)| env.iter().find(|e| e.name == *n).is_none_or(|e| literal(&e.source).and_then(truthy).is_some()));
+        let strings_ok = SSO_STRINGS.iter().all(|(n, _)| env.iter().find(|e| e.name == *n).is_none_or(|e| literal(&e.source).is_some()));
+        if !flag_ok || !strings_ok {
+            m.warn(Level::Info, "some OIDC settings come from references the chart's sso values cannot take; all OIDC env stays in extraEnvVars");
+            return;
+        }
+        m.map_why("env OPENID_PROVIDER_URL", "sso.enabled", true, "the chart writes the OIDC env itself");
+        m.map("env OPENID_PROVIDER_URL", "sso.oidc.enabled", true);
+        match secret {
+            EnvSource::Secret { name, key, .. } => {
+                m.map("env OAUTH_CLIENT_SECRET", "sso.oidc.clientExistingSecret", name.clone());
+                m.map("env OAUTH_CLIENT_SECRET", "sso.oidc.clientExistingSecretKey", key.clone());
+            }
+            EnvSource::Value { value } => {
+                m.values.set("sso.oidc.clientSecret", value);
+                m.record("env OAUTH_CLIENT_SECRET", "(literal, hidden)", "sso.oidc.clientSecret", "");
+            }
+            other => {
+                m.drop("env OAUTH_CLIENT_SECRET", crate::plan::env_shown(&other, "OAUTH_CLIENT_SECRET"), "the chart takes the client secret as a literal or a Secret key only");
+                m.warn(Level::Blocking, "OAUTH_CLIENT_SECRET comes from neither a literal nor a Secret; the chart cannot render OIDC without it");
+            }
+        }
+        match id {
+            EnvSource::Value { value } => m.map("env OAUTH_CLIENT_ID", "sso.oidc.clientId", value),
+            EnvSource::Secret { name, key, .. } | EnvSource::ConfigMap { name, key, .. } => {
+                let kind = if matches!(env.iter().find(|e| e.name == "OAUTH_CLIENT_ID").map(|e| &e.source), Some(EnvSource::Secret { .. })) { "Secret" } else { "ConfigMap" };
+                m.values_from.push(json!({ "kind": kind, "name": name, "valuesKey": key, "targetPath": "sso.oidc.clientId" }));
+                m.record("env OAUTH_CLIENT_ID", format!("{} {name}/{key}", kind.to_lowercase()), "valuesFrom → sso.oidc.clientId",
+                    "chart 10.2.1 takes the client ID only as a literal, so Flux reads it from the Secret");
+            }
+            other => {
+                m.drop("env OAUTH_CLIENT_ID", crate::plan::env_shown(&other, "OAUTH_CLIENT_ID"), "the chart takes the client ID as a literal only");
+                m.warn(Level::Blocking, "OAUTH_CLIENT_ID comes from a field reference the chart cannot express");
+            }
+        }
+        take_env(env, "OAUTH_CLIENT_SECRET");
+        take_env(env, "OAUTH_CLIENT_ID");
+        for (name, path) in SSO_STRINGS {
+            if let Some(e) = take_env(env, name) {
+                m.map(format!("env {name}"), path, literal(&e.source).unwrap_or_default().to_string());
+            }
+        }
+        if m.values.get("sso.oidc.providerName").is_none() {
+            m.chart_default("sso.oidc.providerName", "\"SSO\"", "the chart sets OAUTH_PROVIDER_NAME=SSO");
+        }
+        for (name, path) in SSO_FLAGS {
+            if let Some(e) = take_env(env, name) {
+                let v = literal(&e.source).and_then(truthy).unwrap_or(false);
+                m.map_why(format!("env {name}"), path, v, "under sso., not sso.oidc. (a wrong level is silently ignored)");
+            }
+        }
+    }
+}

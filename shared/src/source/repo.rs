@@ -1,0 +1,419 @@
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::yaml::{self, split_documents};
+
+/// Files larger than this are refused: no manifest is that big, and reading one would be slow.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+pub const KUSTOMIZATION_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+/// Kustomize fields that change objects in ways helmigrate does not model. Apps under such a
+/// kustomization are blocked rather than converted from a wrong picture.
+const TRANSFORMERS: [&str; 14] = [
+    "patches", "patchesStrategicMerge", "patchesJson6902", "images", "replicas", "namePrefix", "nameSuffix",
+    "commonLabels", "labels", "commonAnnotations", "components", "helmCharts", "replacements", "transformers",
+];
+
+/// What was read: the repo root, every file read (by repo-relative path), the kustomizations
+/// followed and the objects they produce.
+#[derive(Debug, Default)]
+pub struct Tree {
+    pub root: PathBuf,
+    pub files: BTreeMap<String, SourceFile>,
+    pub kustomizations: Vec<Kustomization>,
+    pub objects: Vec<Object>,
+}
+
+#[derive(Debug)]
+pub struct SourceFile {
+    pub text: String,
+    /// SOPS-encrypted: read for names only, never rewritten.
+    pub sops: bool,
+}
+
+#[derive(Debug)]
+pub struct Kustomization {
+    /// Repo-relative path of the kustomization file.
+    pub file: String,
+    pub dir: String,
+    pub namespace: Option<String>,
+    /// Each `resources` entry as written, and the repo-relative path it resolves to.
+    pub resources: Vec<(String, String)>,
+    /// Transformer fields present (see `TRANSFORMERS`).
+    pub transformers: Vec<String>,
+}
+
+/// One Kubernetes object from a file in the tree.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub file: String,
+    /// Index among the file's documents (as split by `yaml::split_documents`).
+    pub doc: usize,
+    pub line: usize,
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    /// Effective namespace: the outermost kustomization's `namespace`, else the object's own.
+    pub namespace: Option<String>,
+    /// Index of the kustomization that lists the file.
+    pub kustomization: usize,
+    /// The object. Secrets keep metadata only: their data is dropped as soon as it is parsed.
+    pub value: Value,
+}
+
+impl Object {
+    pub fn origin(&self) -> crate::error::Origin {
+        crate::error::Origin { file: self.file.clone(), line: self.line }
+    }
+}
+
+/// Find the repo root for `start`: the nearest ancestor holding `.git` or a `.helmigrate.yaml`
+/// marker (which lets a GitOps tree live inside another repository, as `examples/` does).
+pub fn find_root(start: &Path) -> Result<PathBuf> {
+    let start = canonical(start, &start.display().to_string())?;
+    let mut dir = if start.is_dir() { start.as_path() } else { start.parent().unwrap_or(&start) };
+    loop {
+        if dir.join(".git").exists() || dir.join(".helmigrate.yaml").is_file() {
+            return Ok(dir.to_path_buf());
+        }
+        match dir.parent() {
+            Some(p) => dir = p,
+            None => {
+                return Err(Error::input(
+                    start.display().to_string(),
+                    None,
+                    "not inside a git repository: run helmigrate inside your GitOps repo (or add a .helmigrate.yaml at its root)",
+                ));
+            }
+        }
+    }
+}
+
+fn canonical(p: &Path, shown: &str) -> Result<PathBuf> {
+    p.canonicalize().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::input(shown, None, "no such file or directory"),
+        _ => Error::Read { path: shown.to_string(), source: e },
+    })
+}
+
+/// Read a user file: size-capped, UTF-8 checked, BOM dropped.
+pub fn read_text(path: &Path, rel: &str) -> Result<String> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::Read { path: rel.to_string(), source: e })?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(Error::input(rel, None, format!(
+            "file is {} bytes, over the {} MiB limit for a manifest", meta.len(), MAX_FILE_BYTES >> 20)));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::Read { path: rel.to_string(), source: e })?;
+    match String::from_utf8(bytes) {
+        Ok(mut s) => {
+            if s.starts_with('\u{feff}') {
+                s.drain(..3);
+            }
+            Ok(s)
+        }
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+            Err(Error::input(rel, Some(line), "is not valid UTF-8: save it as UTF-8"))
+        }
+    }
+}
+
+struct Loader {
+    root: PathBuf,
+    tree: Tree,
+    /// Kustomization dirs on the current path (cycle detection) and all visited.
+    stack: Vec<PathBuf>,
+    visited: HashSet<PathBuf>,
+    /// Resource files to parse: (repo-relative path, kustomization index, effective namespace).
+    pending: Vec<(String, usize, Option<String>)>,
+    seen_files: HashSet<String>,
+}
+
+impl Loader {
+    fn rel(&self, p: &Path) -> String {
+        p.strip_prefix(&self.root).unwrap_or(p).to_string_lossy().replace('\\', "/")
+    }
+
+    fn kustomization_file(dir: &Path) -> Option<PathBuf> {
+        KUSTOMIZATION_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+    }
+
+    /// Resolve a `resources` entry of the kustomization at `k_rel` (in `dir`), staying inside the root.
+    fn resolve(&self, dir: &Path, entry: &str, k_rel: &str) -> Result<PathBuf> {
+        if entry.contains("://") || entry.starts_with("git@") || entry.contains("?ref=")
+            || entry.starts_with("github.com/") || entry.starts_with("gitlab.com/")
+        {
+            return Err(Error::input(k_rel, None, format!(
+                "remote resource `{entry}` is not supported: vendor it into the repo or convert a folder without it")));
+        }
+        if Path::new(entry).is_absolute() {
+            return Err(Error::input(k_rel, None, format!("resource `{entry}` is an absolute path: use a path relative to the kustomization")));
+        }
+        let joined = dir.join(entry);
+        let real = joined.canonicalize().map_err(|_| {
+            Error::input(k_rel, None, format!("resource `{entry}` does not exist: fix or remove the entry"))
+        })?;
+        if !real.starts_with(&self.root) {
+            let how = if lexically_inside(&self.root, &joined) { " through a symlink" } else { "" };
+            return Err(Error::input(k_rel, None, format!(
+                "resource `{entry}` resolves outside the repository{how}: helmigrate only follows files inside {}",
+                self.root.display())));
+        }
+        Ok(real)
+    }
+
+    fn visit(&mut self, dir: &Path, outer_ns: Option<String>) -> Result<()> {
+        let shown = self.rel(dir);
+        if self.stack.iter().any(|d| d == dir) {
+            let chain: Vec<String> = self.stack.iter().chain([&dir.to_path_buf()]).map(|d| self.rel(d)).collect();
+            return Err(Error::input(shown, None, format!("kustomization cycle: {}", chain.join(" -> "))));
+        }
+        if !self.visited.insert(dir.to_path_buf()) {
+            return Ok(()); // reached twice through a diamond: its objects are already in.
+        }
+        let Some(kfile) = Self::kustomization_file(dir) else {
+            return Err(Error::input(if shown.is_empty() { ".".into() } else { shown }, None,
+                "no kustomization.yaml here: point helmigrate at a folder with a kustomization.yaml"));
+        };
+        let k_rel = self.rel(&kfile);
+        let text = read_text(&kfile, &k_rel)?;
+        let docs = split_documents(&text);
+        let doc = docs.iter().find(|d| !d.is_blank());
+        let value = match doc {
+            Some(d) => yaml::parse_document(&k_rel, d)?,
+            None => Value::Object(Default::default()),
+        };
+        let Value::Object(map) = &value else {
+            return Err(Error::input(&k_rel, doc.map(|d| d.line), "a kustomization must be a YAML mapping"));
+        };
+        let namespace = match map.get("namespace") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(Error::input(&k_rel, None, "`namespace` must be a string")),
+        };
+        let mut entries = Vec::new();
+        for field in ["resources", "bases"] {
+            match map.get(field) {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        let Value::String(s) = item else {
+                            return Err(Error::input(&k_rel, None, format!("`{field}` entries must be strings")));
+                        };
+                        entries.push(s.clone());
+                    }
+                }
+                Some(_) => return Err(Error::input(&k_rel, None, format!("`{field}` must be a list"))),
+            }
+        }
+        let transformers = TRANSFORMERS.iter().filter(|t| map.contains_key(**t)).map(|t| t.to_string()).collect();
+        let index = self.tree.kustomizations.len();
+        let child_ns = outer_ns.or_else(|| namespace.clone());
+        self.tree.kustomizations.push(Kustomization {
+            file: k_rel.clone(),
+            dir: self.rel(dir),
+            namespace,
+            resources: Vec::new(),
+            transformers,
+        });
+        self.tree.files.insert(k_rel.clone(), SourceFile { text, sops: false });
+
+        self.stack.push(dir.to_path_buf());
+        for entry in entries {
+            let real = self.resolve(dir, &entry, &k_rel)?;
+            let rel = self.rel(&real);
+            self.tree.kustomizations[index].resources.push((entry, rel.clone()));
+            if real.is_dir() {
+                self.visit(&real, child_ns.clone())?;
+            } else if self.seen_files.insert(rel.clone()) {
+                self.pending.push((rel, index, child_ns.clone()));
+            }
+        }
+        self.stack.pop();
+        Ok(())
+    }
+}
+
+fn lexically_inside(root: &Path, p: &Path) -> bool {
+    let mut depth: i64 = 0;
+    let rel = match p.strip_prefix(root) {
+        Ok(r) => r,
+        Err(_) => return false,
+    };
+    for c in rel.components() {
+        match c {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    true
+}
+
+/// Does this document carry a SOPS envelope (a top-level `sops` map with a MAC)?
+pub fn is_sops(value: &Value) -> bool {
+    value.get("sops").and_then(Value::as_object).is_some_and(|s| s.contains_key("mac") || s.contains_key("lastmodified"))
+}
+
+/// Parse one resource file into objects. Secrets (and anything SOPS-encrypted) keep only their
+/// identity: helmigrate needs their names, never their data.
+pub fn parse_objects(rel: &str, text: &str, kustomization: usize, ns: &Option<String>) -> Result<(Vec<Object>, bool)> {
+    let mut objects = Vec::new();
+    let mut sops = false;
+    for (i, doc) in split_documents(text).iter().enumerate() {
+        if doc.is_blank() {
+            continue;
+        }
+        let mut value = yaml::parse_document(rel, doc)?;
+        let at = Some(doc.line);
+        if value.is_null() {
+            continue;
+        }
+        let Some(map) = value.as_object() else {
+            return Err(Error::input(rel, at, "a Kubernetes manifest must be a YAML mapping"));
+        };
+        let text_field = |k: &str| map.get(k).and_then(Value::as_str).map(str::to_string);
+        let (Some(api_version), Some(kind)) = (text_field("apiVersion"), text_field("kind")) else {
+            return Err(Error::input(rel, at, "document has no apiVersion/kind: is this a Kubernetes manifest?"));
+        };
+        if kind.ends_with("List") && map.contains_key("items") {
+            return Err(Error::input(rel, at, format!("{kind} documents are not supported: write one object per document")));
+        }
+        let meta = map.get("metadata");
+        let Some(name) = meta.and_then(|m| m.get("name")).and_then(Value::as_str).map(str::to_string) else {
+            return Err(Error::input(rel, at, format!("{kind} has no metadata.name")));
+        };
+        let own_ns = meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).map(str::to_string);
+        let encrypted = is_sops(&value);
+        sops |= encrypted;
+        if encrypted || kind == "Secret" {
+            value = redact(&value);
+        }
+        objects.push(Object {
+            file: rel.to_string(),
+            doc: i,
+            line: doc.line,
+            api_version,
+            kind,
+            name,
+            namespace: ns.clone().or(own_ns),
+            kustomization,
+            value,
+        });
+    }
+    Ok((objects, sops))
+}
+
+/// Keep an object's identity and nothing else.
+fn redact(value: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for k in ["apiVersion", "kind"] {
+        if let Some(v) = value.get(k) {
+            out.insert(k.into(), v.clone());
+        }
+    }
+    let mut meta = serde_json::Map::new();
+    for k in ["name", "namespace"] {
+        if let Some(v) = value.get("metadata").and_then(|m| m.get(k)) {
+            meta.insert(k.into(), v.clone());
+        }
+    }
+    out.insert("metadata".into(), Value::Object(meta));
+    Value::Object(out)
+}
+
+/// Namespace set on `dir` by kustomizations above it that list it (walking up while each
+/// parent lists the child), outermost wins as in kustomize.
+fn inherited_namespace(root: &Path, dir: &Path) -> Result<Option<String>> {
+    let mut found = None;
+    let mut child = dir.to_path_buf();
+    while let Some(parent) = child.parent().filter(|p| p.starts_with(root)).map(Path::to_path_buf) {
+        let Some(kfile) = Loader::kustomization_file(&parent) else { break };
+        let rel = kfile.strip_prefix(root).unwrap_or(&kfile).to_string_lossy().to_string();
+        let text = read_text(&kfile, &rel)?;
+        let value = yaml::parse_str(&rel, &text)?;
+        let lists_child = value.get("resources").and_then(Value::as_array).is_some_and(|items| {
+            items.iter().filter_map(Value::as_str).any(|e| parent.join(e).canonicalize().ok().as_deref() == Some(&child))
+        });
+        if !lists_child {
+            break;
+        }
+        if let Some(ns) = value.get("namespace").and_then(Value::as_str) {
+            found = Some(ns.to_string());
+        }
+        child = parent;
+    }
+    Ok(found)
+}
+
+/// Load the tree rooted at the kustomization in `start` (inside repo `root`).
+pub fn load(root: &Path, start: &Path) -> Result<Tree> {
+    let root = canonical(root, &root.display().to_string())?;
+    let shown = start.display().to_string();
+    let dir = canonical(start, &shown)?;
+    if !dir.starts_with(&root) {
+        return Err(Error::input(shown, None, "is outside the repository"));
+    }
+    if !dir.is_dir() {
+        return Err(Error::input(shown, None, "is a file: pass the folder that holds its kustomization.yaml"));
+    }
+    let outer = inherited_namespace(&root, &dir)?;
+    let mut loader = Loader {
+        root: root.clone(),
+        tree: Tree { root: root.clone(), ..Default::default() },
+        stack: Vec::new(),
+        visited: HashSet::new(),
+        pending: Vec::new(),
+        seen_files: HashSet::new(),
+    };
+    loader.visit(&dir, outer)?;
+    let Loader { mut tree, pending, .. } = loader;
+
+    // Parse resource files on every core; results come back in listing order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(pending.len().max(1));
+    let chunk = pending.len().div_ceil(threads).max(1);
+    let results: Vec<Result<Vec<(String, String, Vec<Object>, bool)>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = pending
+            .chunks(chunk)
+            .map(|part| {
+                let root = &root;
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(rel, k, ns)| {
+                            let text = read_text(&root.join(rel), rel)?;
+                            let (objects, sops) = parse_objects(rel, &text, *k, ns)?;
+                            Ok((rel.clone(), text, objects, sops))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::usage("parse manifests", "a parser thread panicked")))).collect()
+    });
+    for part in results {
+        for (rel, text, objects, sops) in part? {
+            tree.objects.extend(objects);
+            tree.files.insert(rel, SourceFile { text, sops });
+        }
+    }
+    Ok(tree)
+}
+
+/// Every document of a file parsed as plain YAML values (no Kubernetes shape required), for
+/// files read outside the kustomization tree such as the HelmRepository sources.
+pub fn split_objects_lenient(rel: &str, text: &str) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for doc in split_documents(text).iter().filter(|d| !d.is_blank()) {
+        let v = yaml::parse_document(rel, doc)?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
