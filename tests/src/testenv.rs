@@ -23,6 +23,8 @@
 
 use std::collections::HashMap;
 use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -260,4 +262,119 @@ impl TestEnv {
         }
         name
     }
+
+    /// Package each chart directory with `helm package`, write an `index.yaml` and serve them
+    /// over plain HTTP on 127.0.0.1 (a Helm repository for `helm repo add` or a Flux
+    /// `HelmRepository`). The server runs until this process exits.
+    pub fn chart_repo(&self, charts: &[&Path]) -> ChartRepo {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = self
+            .dir
+            .join(format!("chart-repo-{}", COUNTER.fetch_add(1, Ordering::Relaxed)));
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        for chart in charts {
+            let out = self
+                .helm()
+                .arg("package")
+                .arg(chart)
+                .arg("--destination")
+                .arg(&dir)
+                .output()
+                .unwrap_or_else(|e| panic!("helm package: {e}"));
+            assert!(
+                out.status.success(),
+                "helm package {}: {}",
+                chart.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let out = self
+            .helm()
+            .arg("repo")
+            .arg("index")
+            .arg(&dir)
+            .output()
+            .unwrap_or_else(|e| panic!("helm repo index: {e}"));
+        assert!(
+            out.status.success(),
+            "helm repo index: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = serve_dir(&dir);
+        ChartRepo { url, dir }
+    }
+}
+
+/// A Helm chart repository served by [`TestEnv::chart_repo`].
+#[derive(Debug, Clone)]
+pub struct ChartRepo {
+    /// `http://127.0.0.1:PORT` (no trailing slash); `index.yaml` is at its root.
+    pub url: String,
+    /// Directory holding `index.yaml` and the `.tgz` archives.
+    pub dir: PathBuf,
+}
+
+/// Serve the files of `dir` (GET/HEAD only, no listing) over HTTP on a free 127.0.0.1 port
+/// until the process exits. Returns `http://127.0.0.1:PORT`.
+pub fn serve_dir(dir: &Path) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local_addr");
+    let root = dir.to_path_buf();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let _ = serve_one(&root, stream);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn serve_one(root: &Path, mut stream: TcpStream) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request = String::new();
+    reader.read_line(&mut request)?;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+    }
+    let mut parts = request.split_whitespace();
+    let method = parts.next().unwrap_or("");
+    let path = parts.next().unwrap_or("/");
+    let path = path.split(['?', '#']).next().unwrap_or("/");
+    let rel = path.trim_start_matches('/');
+    let file = if rel.is_empty() || rel.split('/').any(|c| c == ".." || c.is_empty()) {
+        None
+    } else {
+        fs::read(root.join(rel)).ok()
+    };
+    match (method, file) {
+        ("GET" | "HEAD", Some(body)) => {
+            let ctype = if rel.ends_with(".yaml") {
+                "text/yaml"
+            } else if rel.ends_with(".tgz") {
+                "application/gzip"
+            } else {
+                "application/octet-stream"
+            };
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
+            if method == "GET" {
+                stream.write_all(&body)?;
+            }
+        }
+        _ => {
+            stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+        }
+    }
+    stream.flush()
 }
