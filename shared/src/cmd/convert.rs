@@ -84,7 +84,7 @@ pub fn run(_kube: &KubeArgs, args: &ConvertArgs) -> Result<i32> {
         eprintln!("error: the plan has blocking problems (see above); nothing was written");
         return Ok(exit::BLOCKED);
     }
-    if args.write {
+    if args.write && !plan.files.is_empty() {
         if args.commit {
             apply::commit_per_app(&plan, args.allow_dirty)?;
         } else {

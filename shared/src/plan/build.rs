@@ -33,6 +33,7 @@ pub struct ChartInfo {
 
 /// The migration of one workload onto its chart.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AppPlan {
     pub name: String,
     pub namespace: Option<String>,
@@ -44,7 +45,7 @@ pub struct AppPlan {
     /// The HelmRepository (namespace/name) the release uses.
     pub source: String,
     pub values: Value,
-    #[serde(rename = "valuesFrom", skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub values_from: Vec<Value>,
     pub ledger: Vec<Entry>,
     pub warnings: Vec<Warning>,

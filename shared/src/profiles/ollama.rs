@@ -63,7 +63,8 @@ impl Profile for Ollama {
                 // The chart adds exactly this toleration; keep only the others.
                 if let Some(Value::Array(tols)) = w.pod.get_mut("tolerations") {
                     tols.retain(|t| !(t.get("key").and_then(Value::as_str) == Some(resource.as_str())
-                        && t.get("operator").and_then(Value::as_str) == Some("Exists")));
+                        && t.get("operator").and_then(Value::as_str) == Some("Exists")
+                        && t.get("effect").and_then(Value::as_str) == Some("NoSchedule")));
                     if tols.is_empty() {
                         w.pod.remove("tolerations");
                         m.record("pod tolerations", resource.clone(), "ollama.gpu.enabled", "the chart adds the GPU toleration itself");

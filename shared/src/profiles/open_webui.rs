@@ -27,13 +27,17 @@ const SSO_FLAGS: [(&str, &str); 4] = [
     ("ENABLE_OAUTH_GROUP_MANAGEMENT", "sso.enableGroupManagement"),
 ];
 /// Env vars the chart writes itself from a string value.
-const SSO_STRINGS: [(&str, &str); 6] = [
+const SSO_STRINGS: [(&str, &str); 3] = [
     ("OPENID_PROVIDER_URL", "sso.oidc.providerUrl"),
     ("OAUTH_SCOPES", "sso.oidc.scopes"),
     ("OAUTH_PROVIDER_NAME", "sso.oidc.providerName"),
-    ("OAUTH_ROLES_CLAIM", "sso.roleManagement.rolesClaim"),
-    ("OAUTH_ALLOWED_ROLES", "sso.roleManagement.allowedRoles"),
-    ("OAUTH_ADMIN_ROLES", "sso.roleManagement.adminRoles"),
+];
+/// Written by the chart only while the flag (env name) that gates them is on.
+const SSO_GATED: [(&str, &str, &str); 4] = [
+    ("ENABLE_OAUTH_ROLE_MANAGEMENT", "OAUTH_ROLES_CLAIM", "sso.roleManagement.rolesClaim"),
+    ("ENABLE_OAUTH_ROLE_MANAGEMENT", "OAUTH_ALLOWED_ROLES", "sso.roleManagement.allowedRoles"),
+    ("ENABLE_OAUTH_ROLE_MANAGEMENT", "OAUTH_ADMIN_ROLES", "sso.roleManagement.adminRoles"),
+    ("ENABLE_OAUTH_GROUP_MANAGEMENT", "OAUTH_GROUP_CLAIM", "sso.groupManagement.groupsClaim"),
 ];
 
 fn take_env(env: &mut Vec<Env>, name: &str) -> Option<Env> {
@@ -223,7 +227,8 @@ impl OpenWebui {
             m.map("env ENABLE_OPENAI_API", "enableOpenaiApi", v);
         }
         if !openai {
-            m.chart_default("enableOpenaiApi", "true", "the chart adds OPENAI_API_BASE_URL=https://api.openai.com/v1 (the app's own default) and a placeholder OPENAI_API_KEY");
+            m.chart_default("openaiBaseApiUrl", "\"https://api.openai.com/v1\"", "the chart sets OPENAI_API_BASE_URL to the app's own default");
+            m.defaulted("openaiApiKey", "", "the chart would set OPENAI_API_KEY to its placeholder `0p3n-w3bu!`; the old workload had no key");
         }
         if let Some(v) = env.iter().find(|e| e.name == "DATABASE_URL").and_then(|e| literal(&e.source)).map(str::to_string) {
             take_env(env, "DATABASE_URL");
@@ -290,6 +295,13 @@ impl OpenWebui {
         }
         if m.values.get("sso.oidc.providerName").is_none() {
             m.chart_default("sso.oidc.providerName", "\"SSO\"", "the chart sets OAUTH_PROVIDER_NAME=SSO");
+        }
+        let on = |env: &Vec<Env>, flag: &str| env.iter().find(|e| e.name == flag).and_then(|e| literal(&e.source)).and_then(truthy) == Some(true);
+        for (flag, name, path) in SSO_GATED {
+            if on(env, flag) && env.iter().find(|e| e.name == name).is_some_and(|e| literal(&e.source).is_some()) {
+                let e = take_env(env, name).expect("found above");
+                m.map(format!("env {name}"), path, literal(&e.source).unwrap_or_default().to_string());
+            }
         }
         for (name, path) in SSO_FLAGS {
             if let Some(e) = take_env(env, name) {

@@ -1,0 +1,258 @@
+//! Helpers shared by the integration tests: the built binaries, a fresh copy of the example
+//! repo under git, running commands, and reading a tree back for golden comparisons.
+
+pub mod testenv;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// Path of a workspace binary (`kubectl-helmigrate`, `flux-helmigrate`), built once per test run
+/// with the same cargo and profile that runs the tests.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        // target/<profile>/deps/<test-exe> → target/<profile>
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace()).args(["build", "--quiet", "-p", "kubectl-helmigrate", "-p", "flux-helmigrate"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building the binaries failed");
+        profile_dir
+    });
+    dir.join(name)
+}
+
+/// What a command did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run a workspace binary in `cwd` with colours off and a fixed git identity.
+pub fn run(name: &str, args: &[&str], cwd: &Path) -> Run {
+    let out = Command::new(bin(name))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env_remove("FORCE_COLOR")
+        .env("GIT_AUTHOR_NAME", "helmigrate tests")
+        .env("GIT_AUTHOR_EMAIL", "tests@helmigrate.invalid")
+        .env("GIT_COMMITTER_NAME", "helmigrate tests")
+        .env("GIT_COMMITTER_EMAIL", "tests@helmigrate.invalid")
+        .output()
+        .expect("run binary");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `kubectl-helmigrate ARGS` in `cwd`.
+pub fn helmigrate(args: &[&str], cwd: &Path) -> Run {
+    run("kubectl-helmigrate", args, cwd)
+}
+
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("create dir");
+    for e in std::fs::read_dir(src).expect("read dir") {
+        let e = e.expect("dir entry");
+        let to = dst.join(e.file_name());
+        if e.file_type().expect("file type").is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).expect("copy file");
+        }
+    }
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "helmigrate tests")
+        .env("GIT_AUTHOR_EMAIL", "tests@helmigrate.invalid")
+        .env("GIT_COMMITTER_NAME", "helmigrate tests")
+        .env("GIT_COMMITTER_EMAIL", "tests@helmigrate.invalid")
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A fresh git repository holding a copy of `examples/<name>`, with one commit.
+pub fn example_repo(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_dir(&workspace().join("examples").join(name), dir.path());
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "initial"]);
+    dir
+}
+
+/// A git repository made from `(path, content)` pairs.
+pub fn repo_from(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (path, content) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, content).expect("write");
+    }
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "initial"]);
+    dir
+}
+
+/// Every file below `dir` (except .git) with its bytes, keyed by relative path.
+pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).expect("read dir") {
+            let e = e.expect("entry");
+            if e.file_name() == ".git" {
+                continue;
+            }
+            let p = e.path();
+            if e.file_type().expect("type").is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).expect("inside").to_string_lossy().replace('\\', "/");
+                out.insert(rel, std::fs::read(&p).expect("read"));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Compare `actual` text with the golden file `tests/golden/<name>`; with HELMIGRATE_BLESS=1,
+/// write it instead.
+pub fn golden(name: &str, actual: &str) {
+    let path = workspace().join("tests/golden").join(name);
+    if std::env::var_os("HELMIGRATE_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing golden file {}: run with HELMIGRATE_BLESS=1 to create it", path.display()));
+    if expected != actual {
+        let diff = similar_lines(&expected, actual);
+        panic!("{} differs from the output (HELMIGRATE_BLESS=1 to accept):\n{diff}", path.display());
+    }
+}
+
+fn similar_lines(a: &str, b: &str) -> String {
+    let mut out = String::new();
+    for (i, (x, y)) in a.lines().zip(b.lines()).enumerate() {
+        if x != y {
+            out.push_str(&format!("line {}:\n- {x}\n+ {y}\n", i + 1));
+            if out.len() > 2000 {
+                break;
+            }
+        }
+    }
+    if a.lines().count() != b.lines().count() {
+        out.push_str(&format!("({} lines expected, {} actual)\n", a.lines().count(), b.lines().count()));
+    }
+    out
+}
+
+/// One-app fixtures for mapping tests: a repo with `manifests` (JSON or YAML documents, each
+/// a file) listed in one kustomization under `apps/demo`, planned with the library.
+pub mod fixture {
+    use helmigrate::plan::{AppPlan, Options, Plan, Status};
+    use serde_json::Value;
+
+    pub fn plan_with(manifests: &[&str], opts: &Options) -> Plan {
+        let mut files: Vec<(String, String)> = vec![(".helmigrate.yaml".into(), String::new())];
+        let mut resources = Vec::new();
+        for (i, m) in manifests.iter().enumerate() {
+            let name = format!("m{i}.yaml");
+            resources.push(format!("  - {name}\n"));
+            files.push((format!("apps/demo/{name}"), m.to_string()));
+        }
+        files.push(("apps/demo/kustomization.yaml".into(), format!("namespace: ai\nresources:\n{}", resources.concat())));
+        let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let dir = super::repo_from(&refs);
+        let plan = helmigrate::plan::build(&dir.path().join("apps/demo"), opts).expect("plan builds");
+        drop(dir);
+        plan
+    }
+
+    /// Plan a single app and return it.
+    pub fn app(manifests: &[&str]) -> AppPlan {
+        let plan = plan_with(manifests, &Options::default());
+        assert_eq!(plan.apps.len(), 1, "expected one converted app, skipped: {:?}", plan.skipped);
+        plan.apps.into_iter().next().expect("one app")
+    }
+
+    /// A values path (`a.b.0.c`).
+    pub fn at<'a>(app: &'a AppPlan, path: &str) -> Option<&'a Value> {
+        let mut v = &app.values;
+        for p in path.split('.') {
+            v = match p.parse::<usize>() {
+                Ok(i) if v.is_array() => v.get(i)?,
+                _ => v.get(p)?,
+            };
+        }
+        Some(v)
+    }
+
+    /// The ledger entry for `field`, asserting there is exactly one with that status.
+    pub fn ledger<'a>(app: &'a AppPlan, field: &str, status: Status) -> &'a helmigrate::plan::Entry {
+        let found: Vec<_> = app.ledger.iter().filter(|e| e.field == field && e.status == status).collect();
+        assert!(!found.is_empty(), "no {status:?} ledger entry for `{field}` in {:#?}", app.ledger);
+        found[0]
+    }
+
+    /// A Deployment/StatefulSet manifest with one container, as JSON, edited by `f`.
+    pub fn workload(kind: &str, name: &str, image: &str, f: impl FnOnce(&mut Value)) -> String {
+        let mut v = serde_json::json!({
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": { "name": name },
+            "spec": {
+                "selector": { "matchLabels": { "app": name } },
+                "template": {
+                    "metadata": { "labels": { "app": name } },
+                    "spec": { "containers": [ { "name": name, "image": image } ] }
+                }
+            }
+        });
+        f(&mut v);
+        serde_json::to_string_pretty(&v).expect("json")
+    }
+
+    pub fn service(name: &str, selector: &str, port: i64, target: Value) -> String {
+        serde_json::to_string_pretty(&serde_json::json!({
+            "apiVersion": "v1", "kind": "Service", "metadata": { "name": name },
+            "spec": { "selector": { "app": selector }, "ports": [ { "name": "http", "port": port, "targetPort": target } ] }
+        })).expect("json")
+    }
+
+    /// The main container of a `workload` manifest.
+    pub fn container(v: &mut Value) -> &mut Value {
+        &mut v["spec"]["template"]["spec"]["containers"][0]
+    }
+
+    pub fn pod(v: &mut Value) -> &mut Value {
+        &mut v["spec"]["template"]["spec"]
+    }
+}
