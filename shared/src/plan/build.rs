@@ -101,10 +101,22 @@ pub fn build(path: &Path, opts: &Options) -> Result<Plan> {
     plan_tree(&tree, opts)
 }
 
+/// Plan a tree read from the repo: values, ledger and the file edits.
 pub fn plan_tree(tree: &Tree, opts: &Options) -> Result<Plan> {
-    let apps = collect_apps(tree)?;
-    let mut sources = Sources::scan(&tree.root)?;
+    let sources = Sources::scan(&tree.root)?;
     let mut files = FileSet::new(tree);
+    let mut plan = plan_apps(tree, opts, sources, Some(&mut files))?;
+    plan.files = files.changes();
+    Ok(plan)
+}
+
+/// Plan objects read from a cluster: values, ledger and documents, no file edits.
+pub fn plan_live(tree: &Tree, opts: &Options, sources: Sources) -> Result<Plan> {
+    plan_apps(tree, opts, sources, None)
+}
+
+fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Option<&mut FileSet>) -> Result<Plan> {
+    let apps = collect_apps(tree)?;
     let mut plan = Plan { root: tree.root.clone(), apps: Vec::new(), skipped: Vec::new(), migrated: Vec::new(), warnings: Vec::new(), files: Vec::new() };
     let releases: Vec<&source::Object> = tree.objects.iter().filter(|o| o.kind == "HelmRelease").collect();
     plan.migrated = releases.iter().map(|o| format!("{}/{}", o.namespace.as_deref().unwrap_or("-"), o.name)).collect();
@@ -135,8 +147,7 @@ pub fn plan_tree(tree: &Tree, opts: &Options) -> Result<Plan> {
             });
             continue;
         };
-        let k = &tree.kustomizations[tree.objects[app.object].kustomization];
-        if !k.transformers.is_empty() {
+        if let Some(k) = tree.kustomizations.get(tree.objects[app.object].kustomization).filter(|k| !k.transformers.is_empty()) {
             plan.warnings.push(Warning { level: Level::Blocking, message: format!(
                 "{}: {} uses {}, which helmigrate does not apply; fold them into the manifests, then convert",
                 w.name, k.file, k.transformers.join(", ")) });
@@ -147,16 +158,17 @@ pub fn plan_tree(tree: &Tree, opts: &Options) -> Result<Plan> {
                 "{}: both the raw {} ({}) and a HelmRelease of the same name exist; finish or undo that migration first", w.name, w.kind, w.origin) });
             continue;
         }
-        let before = files.snapshot();
-        let mut app_plan = plan_app(tree, app, profile, opts, &mut sources, &mut files)?;
-        app_plan.changes = files.changes_since(&before);
+        let before = files.as_ref().map(|f| f.snapshot());
+        let mut app_plan = plan_app(tree, app, profile, opts, &mut sources, files.as_deref_mut())?;
+        if let (Some(f), Some(before)) = (files.as_ref(), before) {
+            app_plan.changes = f.changes_since(&before);
+        }
         plan.apps.push(app_plan);
     }
-    plan.files = files.changes();
     Ok(plan)
 }
 
-fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, sources: &mut Sources, files: &mut FileSet) -> Result<AppPlan> {
+fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, sources: &mut Sources, mut files: Option<&mut FileSet>) -> Result<AppPlan> {
     let chart = profile.chart();
     let name = app.workload.name.clone();
     let release = name.clone();
@@ -215,13 +227,10 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
         m.warn(Level::Warning, format!("{name} has more than one Service ({}); only the first is replaced by the chart's, the others are kept", extra.join(", ")));
     }
 
-    // Where things go.
+    // Where things go: the folder of the kustomization that lists the workload (repo mode).
     let workload_obj = &tree.objects[app.object];
-    let k_index = workload_obj.kustomization;
-    let k = &tree.kustomizations[k_index];
-    let app_dir = k.dir.clone();
-    let in_dir = |f: &str| if app_dir.is_empty() { f.to_string() } else { format!("{app_dir}/{f}") };
-    let (source, source_file) = sources.ensure(&chart, &app_dir, files)?;
+    let app_dir = tree.kustomizations.get(workload_obj.kustomization).map(|k| k.dir.clone()).unwrap_or_default();
+    let (source, source_file) = sources.ensure(&chart, &app_dir, files.as_deref_mut())?;
 
     // The HelmRelease document.
     let mut meta = json!({ "name": name });
@@ -248,11 +257,47 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
     let comments = m.values.comments.iter().map(|(k, v)| (format!("spec.values.{k}"), v.clone())).collect();
     let release_text = format!("---\n{}", yaml::to_yaml(&release_doc, &comments));
 
+    let (hr_path, kept, deleted) = match files {
+        Some(files) => edit_files(tree, app.object, &old_services, &name, &release_text, source_file.as_deref(), sources, files, &mut m)?,
+        None => (String::new(), Vec::new(), Vec::new()),
+    };
+
+    let documents = format!("{}{release_text}", source.document());
+
+    Ok(AppPlan {
+        name: name.clone(),
+        namespace,
+        chart: ChartInfo { name: chart.name.into(), version, repository: chart.repository.into() },
+        workload: workload_desc,
+        origin,
+        release_name: release,
+        source: format!("{}/{}", source.namespace.as_deref().unwrap_or("-"), source.name),
+        values,
+        values_from: m.values_from,
+        ledger: m.ledger,
+        warnings: m.warnings,
+        helmrelease: hr_path,
+        kept,
+        deleted,
+        documents,
+        changes: Vec::new(),
+    })
+}
+
+/// Swap the raw manifests for the HelmRelease in the repo's files: (HelmRelease path, kept, deleted).
+#[allow(clippy::too_many_arguments)]
+fn edit_files(tree: &Tree, object: usize, old_services: &[crate::model::Service], name: &str, release_text: &str, source_file: Option<&str>,
+              sources: &Sources, files: &mut FileSet, m: &mut Mapper) -> Result<(String, Vec<String>, Vec<String>)> {
+    let workload_obj = &tree.objects[object];
+    let k_index = workload_obj.kustomization;
+    let k = &tree.kustomizations[k_index];
+    let app_dir = k.dir.clone();
+    let in_dir = |f: &str| if app_dir.is_empty() { f.to_string() } else { format!("{app_dir}/{f}") };
     let mut hr_path = in_dir("helmrelease.yaml");
     if files.get(&hr_path)?.is_some() {
         hr_path = in_dir(&format!("helmrelease-{name}.yaml"));
     }
-    files.set(&hr_path, Some(release_text.clone()))?;
+    files.set(&hr_path, Some(release_text.to_string()))?;
 
     // Remove the replaced objects: the workload and the Service the chart takes over.
     let mut removals: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -299,8 +344,8 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
         let mut add = Vec::new();
         if *ki == k_index {
             add.push(relative_to(&hr_path, &kz.dir));
-            if let Some(sf) = &source_file {
-                if sources.file.is_none() || Path::new(sf).parent() == Some(Path::new(&kz.dir)) && sources.file.as_deref() == Some(sf.as_str()) && !tree.files.contains_key(sf) {
+            if let Some(sf) = source_file {
+                if sources.file.is_none() || Path::new(sf).parent() == Some(Path::new(&kz.dir)) && sources.file.as_deref() == Some(sf) && !tree.files.contains_key(sf) {
                     add.push(relative_to(sf, &kz.dir));
                 }
             }
@@ -313,26 +358,7 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
         .filter(|rel| !deleted.contains(rel) && *rel != hr_path && !tree.kustomizations.iter().any(|kz| &kz.dir == rel))
         .collect();
 
-    let documents = format!("{}{release_text}", source.document());
-
-    Ok(AppPlan {
-        name: name.clone(),
-        namespace,
-        chart: ChartInfo { name: chart.name.into(), version, repository: chart.repository.into() },
-        workload: workload_desc,
-        origin,
-        release_name: release,
-        source: format!("{}/{}", source.namespace.as_deref().unwrap_or("-"), source.name),
-        values,
-        values_from: m.values_from,
-        ledger: m.ledger,
-        warnings: m.warnings,
-        helmrelease: hr_path,
-        kept,
-        deleted,
-        documents,
-        changes: Vec::new(),
-    })
+    Ok((hr_path, kept, deleted))
 }
 
 /// `path` relative to `dir` (both repo-relative), as a kustomization entry.

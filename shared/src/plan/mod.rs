@@ -8,10 +8,11 @@ mod kustomization;
 mod ledger;
 mod mapper;
 mod overrides;
-mod sources;
+pub mod sources;
 mod values;
 
-pub use build::{AppPlan, ChartInfo, Options, Plan, Skipped, build};
+pub use build::{AppPlan, ChartInfo, Options, Plan, Skipped, build, plan_live, plan_tree};
+pub use sources::{Source, Sources};
 pub use files::{Action, FileChange};
 pub use ledger::{Entry, Level, Status, Warning};
 pub use mapper::{Mapper, env_shown};

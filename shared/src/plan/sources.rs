@@ -26,6 +26,8 @@ pub struct Sources {
     /// The file new HelmRepositories go into: the one that already holds the most.
     pub file: Option<String>,
     pub interval: Option<String>,
+    /// Namespace for new HelmRepositories when there is no file to follow.
+    pub default_namespace: Option<String>,
 }
 
 fn same_url(a: &str, b: &str) -> bool {
@@ -113,7 +115,7 @@ impl Sources {
     /// The HelmRepository for `chart`: an existing one with the same URL, else a new document
     /// appended to the sources file (or, without one, a file in `app_dir`). Returns the source
     /// and, when it is new, the path it was written to.
-    pub fn ensure(&mut self, chart: &Chart, app_dir: &str, files: &mut FileSet) -> Result<(Source, Option<String>)> {
+    pub fn ensure(&mut self, chart: &Chart, app_dir: &str, files: Option<&mut FileSet>) -> Result<(Source, Option<String>)> {
         if let Some(existing) = self.known.iter().find(|s| same_url(&s.url, chart.repository)) {
             return Ok((existing.clone(), None));
         }
@@ -121,19 +123,21 @@ impl Sources {
         while self.known.iter().any(|s| s.name == name) {
             name.push_str("-charts");
         }
-        let (file, namespace) = match &self.file {
-            Some(f) => (f.clone(), self.known.iter().find(|s| &s.file == f).and_then(|s| s.namespace.clone())),
-            None => (format!("{}/helmrepository-{name}.yaml", app_dir.trim_end_matches('/')).trim_start_matches('/').to_string(), None),
+        let (file, namespace) = match (&self.file, &files) {
+            (Some(f), _) => (f.clone(), self.known.iter().find(|s| &s.file == f).and_then(|s| s.namespace.clone())),
+            (None, Some(_)) => (format!("{}/helmrepository-{name}.yaml", app_dir.trim_end_matches('/')).trim_start_matches('/').to_string(), None),
+            // Nothing to write into (a plan from a cluster): Flux's own namespace.
+            (None, None) => (String::new(), Some(self.default_namespace.clone().unwrap_or_else(|| "flux-system".into()))),
         };
         let source = Source { name, namespace, url: chart.repository.into(), file: file.clone(), interval: self.interval.clone() };
-        let text = source.document();
+        self.known.push(source.clone());
+        let Some(files) = files else { return Ok((source, None)) };
         let mut current = files.get(&file)?.unwrap_or_default();
         if !current.is_empty() && !current.ends_with('\n') {
             current.push('\n');
         }
-        current.push_str(&text);
+        current.push_str(&source.document());
         files.set(&file, Some(current))?;
-        self.known.push(source.clone());
         Ok((source, Some(file)))
     }
 }
