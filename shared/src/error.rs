@@ -11,6 +11,30 @@ pub mod exit {
     pub const BAD_INPUT: i32 = 2;
     /// The filesystem or git refused an operation.
     pub const IO: i32 = 3;
+    /// The cluster could not be reached (connection refused, TLS, timeout on connect).
+    pub const UNREACHABLE: i32 = 4;
+    /// The cluster refused the request (401/403): the user lacks a permission.
+    pub const FORBIDDEN: i32 = 5;
+    /// Flux's CRDs are not installed in the cluster.
+    pub const FLUX_MISSING: i32 = 6;
+    /// The named object does not exist.
+    pub const NOT_FOUND: i32 = 7;
+    /// Waiting for the cluster timed out.
+    pub const TIMEOUT: i32 = 8;
+}
+
+/// What kind of cluster failure happened; each has its own exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// kubeconfig missing or invalid, unknown context: a usage problem.
+    Config,
+    Unreachable,
+    Forbidden,
+    FluxMissing,
+    NotFound,
+    Timeout,
+    /// Anything else the apiserver answered.
+    Api,
 }
 
 /// Where in the user's tree something came from: a repo-relative path and a 1-based line.
@@ -21,8 +45,9 @@ pub struct Origin {
 }
 
 impl fmt::Display for Origin {
+    /// `file:line`; objects read from a cluster have no line (`deployment/ollama`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
+        if self.line == 0 { write!(f, "{}", self.file) } else { write!(f, "{}:{}", self.file, self.line) }
     }
 }
 
@@ -44,6 +69,9 @@ pub enum Error {
 
     #[error("failed to {what}: {msg}")]
     Git { what: String, msg: String },
+
+    #[error("failed to {what}: {msg}")]
+    Cluster { fault: Fault, what: String, msg: String },
 }
 
 impl Error {
@@ -59,6 +87,14 @@ impl Error {
         match self {
             Error::Input { .. } | Error::Usage { .. } => exit::BAD_INPUT,
             Error::Read { .. } | Error::Write { .. } | Error::Git { .. } => exit::IO,
+            Error::Cluster { fault, .. } => match fault {
+                Fault::Config => exit::BAD_INPUT,
+                Fault::Unreachable | Fault::Api => exit::UNREACHABLE,
+                Fault::Forbidden => exit::FORBIDDEN,
+                Fault::FluxMissing => exit::FLUX_MISSING,
+                Fault::NotFound => exit::NOT_FOUND,
+                Fault::Timeout => exit::TIMEOUT,
+            },
         }
     }
 }

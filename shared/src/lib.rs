@@ -17,3 +17,4 @@ pub mod apply;
 pub mod cli;
 pub mod cmd;
 pub mod output;
+pub mod cluster;

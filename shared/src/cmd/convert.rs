@@ -24,9 +24,10 @@ pub enum Format {
 
 #[derive(Args, Debug)]
 pub struct ConvertArgs {
-    /// A folder of the GitOps repo with a kustomization.yaml: an app group or a single app
+    /// A folder of the GitOps repo with a kustomization.yaml (an app group or a single app).
+    /// Without it, the workloads of the namespace (-n) are read from the cluster.
     #[arg(value_name = "PATH")]
-    pub path: PathBuf,
+    pub path: Option<PathBuf>,
     /// Apply the plan to the files (default: dry run, nothing written)
     #[arg(long)]
     pub write: bool,
@@ -48,6 +49,9 @@ pub struct ConvertArgs {
     /// Pin a chart version instead of the profile's, e.g. ollama=1.40.0 (repeatable)
     #[arg(long = "chart-version", value_name = "CHART=VERSION")]
     pub chart_version: Vec<String>,
+    /// Also write each app's HelmRepository + HelmRelease documents to DIR/<app>.yaml
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 impl ConvertArgs {
@@ -69,9 +73,34 @@ impl ConvertArgs {
     }
 }
 
-pub fn run(_kube: &KubeArgs, args: &ConvertArgs) -> Result<i32> {
+fn plan_from_cluster(kube: &KubeArgs, opts: &Options) -> Result<plan::Plan> {
+    crate::cluster::runtime()?.block_on(async {
+        let cluster = crate::cluster::connect(kube).await?;
+        let (tree, sources) = crate::cluster::live::load(&cluster).await?;
+        let mut plan = plan::plan_live(&tree, opts, sources)?;
+        plan.cluster = Some(format!("{} namespace {}", cluster.server, cluster.namespace));
+        Ok(plan)
+    })
+}
+
+/// `--out DIR`: each app's documents as DIR/<app>.yaml, written atomically.
+fn write_out(dir: &std::path::Path, plan: &plan::Plan) -> Result<()> {
+    let changes: Vec<plan::FileChange> = plan.apps.iter().map(|a| {
+        let path = format!("{}.yaml", a.name);
+        let before = std::fs::read_to_string(dir.join(&path)).ok();
+        let action = if before.is_some() { plan::Action::Modify } else { plan::Action::Create };
+        plan::FileChange { path, action, before, after: Some(a.documents.clone()) }
+    }).collect();
+    apply::write(dir, &changes)
+}
+
+pub fn run(kube: &KubeArgs, args: &ConvertArgs) -> Result<i32> {
     let opts = args.options()?;
-    let plan = plan::build(&args.path, &opts)?;
+    let plan = match &args.path {
+        Some(path) => plan::build(path, &opts)?,
+        None if args.write => return Err(Error::usage("convert", "--write needs PATH: the files of a GitOps repo to change (without PATH, convert reads the cluster and writes nothing; use --out DIR)")),
+        None => plan_from_cluster(kube, &opts)?,
+    };
     let blocked = plan.blocked();
     let mut out = std::io::stdout().lock();
     let rendered = match args.output {
@@ -83,6 +112,9 @@ pub fn run(_kube: &KubeArgs, args: &ConvertArgs) -> Result<i32> {
     if blocked {
         eprintln!("error: the plan has blocking problems (see above); nothing was written");
         return Ok(exit::BLOCKED);
+    }
+    if let Some(dir) = &args.out {
+        write_out(dir, &plan)?;
     }
     if args.write && !plan.files.is_empty() {
         if args.commit {

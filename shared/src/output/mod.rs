@@ -64,7 +64,12 @@ pub fn text(plan: &Plan) -> String {
     if !plan.migrated.is_empty() && plan.apps.is_empty() {
         out.push_str(&format!("already on charts: {}\n", plan.migrated.join(", ")));
     }
-    if plan.files.is_empty() {
+    if plan.cluster.is_some() {
+        if plan.apps.is_empty() {
+            out.push_str("nothing to convert\n");
+        }
+        out.push_str(&documents(plan));
+    } else if plan.files.is_empty() {
         out.push_str("nothing to change\n");
     } else {
         out.push('\n');

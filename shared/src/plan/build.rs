@@ -80,6 +80,9 @@ pub struct Skipped {
 pub struct Plan {
     #[serde(skip)]
     pub root: PathBuf,
+    /// Where the objects came from when not from files (`cluster https://… namespace ai`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     pub apps: Vec<AppPlan>,
     pub skipped: Vec<Skipped>,
     /// HelmReleases already in the tree (a finished migration shows up here).
@@ -117,7 +120,7 @@ pub fn plan_live(tree: &Tree, opts: &Options, sources: Sources) -> Result<Plan> 
 
 fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Option<&mut FileSet>) -> Result<Plan> {
     let apps = collect_apps(tree)?;
-    let mut plan = Plan { root: tree.root.clone(), apps: Vec::new(), skipped: Vec::new(), migrated: Vec::new(), warnings: Vec::new(), files: Vec::new() };
+    let mut plan = Plan { root: tree.root.clone(), cluster: None, apps: Vec::new(), skipped: Vec::new(), migrated: Vec::new(), warnings: Vec::new(), files: Vec::new() };
     let releases: Vec<&source::Object> = tree.objects.iter().filter(|o| o.kind == "HelmRelease").collect();
     plan.migrated = releases.iter().map(|o| format!("{}/{}", o.namespace.as_deref().unwrap_or("-"), o.name)).collect();
 

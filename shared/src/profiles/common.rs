@@ -41,6 +41,8 @@ pub fn take_gpu(c: &mut Container) -> Option<(String, Value)> {
     if c.requests.get(&key) == Some(&n) {
         c.requests.remove(&key);
     }
+    // A count: the apiserver serves quantities as strings ("1"); the chart wants a number.
+    let n = n.as_str().and_then(|s| s.parse::<i64>().ok()).map_or(n, Value::from);
     Some((key, n))
 }
 

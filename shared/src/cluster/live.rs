@@ -1,0 +1,113 @@
+//! The cluster as a source: the objects of one namespace, stripped of what the apiserver added,
+//! in the same `Tree` shape the repo loader produces, so the same profiles and ledger apply.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::{Cluster, defaults};
+use crate::error::Result;
+use crate::plan::{Source, Sources};
+use crate::source::{Object, Tree};
+
+/// (API path prefix, kind, plural, optional: a missing API is not an error)
+const KINDS: [(&str, &str, &str, bool); 6] = [
+    ("/apis/apps/v1", "Deployment", "deployments", false),
+    ("/apis/apps/v1", "StatefulSet", "statefulsets", false),
+    ("/api/v1", "Service", "services", false),
+    ("/api/v1", "PersistentVolumeClaim", "persistentvolumeclaims", false),
+    ("/apis/gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes", true),
+    ("/apis/helm.toolkit.fluxcd.io/v2", "HelmRelease", "helmreleases", true),
+];
+
+async fn get_list(cluster: &Cluster, path: &str) -> std::result::Result<Vec<Value>, kube::Error> {
+    let req = http::Request::get(path).body(Vec::new()).map_err(kube::Error::HttpError)?;
+    let list: Value = cluster.client.request(req).await?;
+    Ok(match list {
+        Value::Object(mut m) => match m.remove("items") {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    })
+}
+
+fn api_version(prefix: &str) -> String {
+    prefix.trim_start_matches("/apis/").trim_start_matches("/api/").to_string()
+}
+
+/// Read the namespace's workloads, Services, claims, routes, HelmReleases and Secret names.
+pub async fn load(cluster: &Cluster) -> Result<(Tree, Sources)> {
+    let ns = &cluster.namespace;
+    let lists = KINDS.iter().map(|(prefix, kind, plural, optional)| async move {
+        let path = format!("{prefix}/namespaces/{ns}/{plural}");
+        match get_list(cluster, &path).await {
+            Ok(items) => Ok((*prefix, *kind, items)),
+            Err(kube::Error::Api(s)) if *optional && s.code == 404 => Ok((*prefix, *kind, Vec::new())),
+            Err(e) => Err(cluster.fail(format!("list {plural} in namespace {ns}"), e)),
+        }
+    });
+    // Secrets: names only, as metadata; their data never leaves the apiserver.
+    let secrets = async {
+        let req = http::Request::get(format!("/api/v1/namespaces/{ns}/secrets"))
+            .header("Accept", "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")
+            .body(Vec::new())
+            .map_err(kube::Error::HttpError);
+        match req {
+            Ok(req) => cluster.client.request::<Value>(req).await,
+            Err(e) => Err(e),
+        }
+    };
+    let repos = get_list(cluster, "/apis/source.toolkit.fluxcd.io/v1/helmrepositories");
+    let (lists, secrets, repos) = tokio::join!(futures::future::join_all(lists), secrets, repos);
+
+    let mut tree = Tree { root: PathBuf::new(), ..Default::default() };
+    for list in lists {
+        let (prefix, kind, items) = list?;
+        for item in items {
+            let value = defaults::strip(kind, item);
+            let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            tree.objects.push(Object {
+                file: format!("{}/{name}", kind.to_lowercase()),
+                doc: 0,
+                line: 0,
+                api_version: api_version(prefix),
+                kind: kind.to_string(),
+                namespace: Some(ns.clone()),
+                name,
+                kustomization: usize::MAX,
+                value,
+            });
+        }
+    }
+    // Secrets are optional for planning: a role without `list secrets` still converts.
+    if let Ok(meta) = secrets {
+        for item in meta.get("items").and_then(Value::as_array).into_iter().flatten() {
+            let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            tree.objects.push(Object {
+                file: format!("secret/{name}"),
+                doc: 0,
+                line: 0,
+                api_version: "v1".into(),
+                kind: "Secret".into(),
+                namespace: Some(ns.clone()),
+                value: serde_json::json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": name, "namespace": ns } }),
+                name,
+                kustomization: usize::MAX,
+            });
+        }
+    }
+    let mut sources = Sources { default_namespace: Some("flux-system".into()), ..Default::default() };
+    // Existing HelmRepositories are reused when readable; a namespaced role may not see them.
+    for r in repos.unwrap_or_default() {
+        let Some(url) = r.pointer("/spec/url").and_then(Value::as_str) else { continue };
+        sources.known.push(Source {
+            name: r.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
+            namespace: r.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string),
+            url: url.to_string(),
+            file: String::new(),
+            interval: r.pointer("/spec/interval").and_then(Value::as_str).map(str::to_string),
+        });
+    }
+    Ok((tree, sources))
+}

@@ -1,0 +1,98 @@
+//! Talking to a cluster: one client from kubectl's flags, and every failure turned into a
+//! one-line error with a hint and its own exit code.
+
+pub mod defaults;
+pub mod live;
+
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use crate::cli::KubeArgs;
+use crate::error::{Error, Fault, Result};
+
+/// A connected client and the namespace the command works in.
+pub struct Cluster {
+    pub client: Client,
+    pub namespace: String,
+    /// The apiserver URL, for messages.
+    pub server: String,
+}
+
+fn config_error(msg: impl std::fmt::Display) -> Error {
+    Error::Cluster { fault: Fault::Config, what: "load the kubeconfig".into(), msg: format!("{msg} (check --kubeconfig, $KUBECONFIG and --context)") }
+}
+
+/// Connect as kubectl would: `--kubeconfig`, else `$KUBECONFIG`, else `~/.kube/config`;
+/// `--context`, else the current context; `-n`, else the context's namespace, else `default`.
+pub async fn connect(args: &KubeArgs) -> Result<Cluster> {
+    let kubeconfig = match &args.kubeconfig {
+        Some(p) => Kubeconfig::read_from(p).map_err(|e| config_error(format!("{}: {e}", p.display())))?,
+        None => Kubeconfig::read().map_err(config_error)?,
+    };
+    let options = KubeConfigOptions { context: args.context.clone(), ..Default::default() };
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(config_error)?;
+    config.connect_timeout = Some(Duration::from_secs(5));
+    let namespace = args.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
+    let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+    let client = Client::try_from(config).map_err(config_error)?;
+    Ok(Cluster { client, namespace, server })
+}
+
+impl Cluster {
+    /// Turn a kube error into our error for the action `what` (e.g. "list Deployments in ai").
+    pub fn fail(&self, what: impl Into<String>, e: kube::Error) -> Error {
+        let what = what.into();
+        match e {
+            kube::Error::Api(status) => {
+                let (fault, hint) = match status.code {
+                    401 => (Fault::Forbidden, "the credentials were rejected: refresh the kubeconfig"),
+                    403 => (Fault::Forbidden, "ask for the RBAC role in the README (`RBAC`) or use another --context"),
+                    404 => (Fault::NotFound, "check the name and the namespace (-n)"),
+                    _ => (Fault::Api, "see the apiserver's message above"),
+                };
+                let msg = if status.message.is_empty() { format!("{} {}", status.code, status.reason) } else { status.message.clone() };
+                Error::Cluster { fault, what, msg: format!("{msg} ({hint})") }
+            }
+            other => {
+                let mut cause = other.to_string();
+                let mut src = std::error::Error::source(&other);
+                while let Some(s) = src {
+                    cause = s.to_string();
+                    src = s.source();
+                }
+                Error::Cluster {
+                    fault: Fault::Unreachable,
+                    what,
+                    msg: format!("cannot reach the cluster at {}: {cause} (is the apiserver up? check --kubeconfig and --context)", self.server),
+                }
+            }
+        }
+    }
+
+    /// Fail early, and clearly, when Flux's API group is not served.
+    pub async fn require_flux(&self, group_version: &str, resource: &str) -> Result<()> {
+        match self.client.list_api_group_resources(group_version).await {
+            Ok(list) if list.resources.iter().any(|r| r.name == resource) => Ok(()),
+            Ok(_) | Err(kube::Error::Api(_)) => {
+                let group = group_version.split('/').next().unwrap_or(group_version);
+                Err(Error::Cluster {
+                    fault: Fault::FluxMissing,
+                    what: format!("find {resource}.{group}"),
+                    msg: format!("Flux is not installed in this cluster (no {resource}.{group}): install it with `flux install`, or point --context at the cluster that runs Flux"),
+                })
+            }
+            Err(e) => Err(self.fail(format!("find {resource}"), e)),
+        }
+    }
+}
+
+/// A runtime for the cluster commands (two workers: the machines this runs on are small).
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::usage("start the async runtime", e.to_string()))
+}
