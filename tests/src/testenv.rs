@@ -266,7 +266,7 @@ impl TestEnv {
     /// Package each chart directory with `helm package`, write an `index.yaml` and serve them
     /// over plain HTTP on 127.0.0.1 (a Helm repository for `helm repo add` or a Flux
     /// `HelmRepository`). The server runs until this process exits.
-    pub fn chart_repo(&self, charts: &[&Path]) -> ChartRepo {
+    pub fn chart_repo<P: AsRef<Path>>(&self, charts: &[P]) -> ChartRepo {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let dir = self
             .dir
@@ -276,7 +276,7 @@ impl TestEnv {
             let out = self
                 .helm()
                 .arg("package")
-                .arg(chart)
+                .arg(chart.as_ref())
                 .arg("--destination")
                 .arg(&dir)
                 .output()
@@ -284,7 +284,7 @@ impl TestEnv {
             assert!(
                 out.status.success(),
                 "helm package {}: {}",
-                chart.display(),
+                chart.as_ref().display(),
                 String::from_utf8_lossy(&out.stderr)
             );
         }
