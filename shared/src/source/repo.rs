@@ -98,14 +98,27 @@ fn canonical(p: &Path, shown: &str) -> Result<PathBuf> {
     })
 }
 
-/// Read a user file: size-capped, UTF-8 checked, BOM dropped.
+/// Read a user file: regular files only, size-capped, UTF-8 checked, BOM dropped.
 pub fn read_text(path: &Path, rel: &str) -> Result<String> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::Read { path: rel.to_string(), source: e })?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(Error::input(rel, None, format!(
-            "file is {} bytes, over the {} MiB limit for a manifest", meta.len(), MAX_FILE_BYTES >> 20)));
+    use std::io::Read;
+    let rerr = |e| Error::Read { path: rel.to_string(), source: e };
+    // Checked before opening: opening a FIFO would wait for a writer forever.
+    let meta = std::fs::metadata(path).map_err(rerr)?;
+    if !meta.is_file() {
+        return Err(Error::input(rel, None, "is not a regular file (a folder, FIFO, socket or device): list only manifest files"));
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::Read { path: rel.to_string(), source: e })?;
+    let too_big = |len: u64| Error::input(rel, None, format!(
+        "file is {len} bytes, over the {} MiB limit for a manifest: split it, or leave it out of the kustomization", MAX_FILE_BYTES >> 20));
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(rerr)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded even if the file grows while it is read.
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(rerr)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
     match String::from_utf8(bytes) {
         Ok(mut s) => {
             if s.starts_with('\u{feff}') {
@@ -119,6 +132,69 @@ pub fn read_text(path: &Path, rel: &str) -> Result<String> {
             Err(Error::input(rel, Some(line), "is not valid UTF-8: save it as UTF-8"))
         }
     }
+}
+
+/// The kustomization file in `dir`, refusing one that is a symlink to outside `root`.
+fn kustomization_in(root: &Path, dir: &Path) -> Result<Option<(PathBuf, String)>> {
+    let Some(kfile) = KUSTOMIZATION_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file()) else {
+        return Ok(None);
+    };
+    let rel = kfile.strip_prefix(root).unwrap_or(&kfile).to_string_lossy().replace('\\', "/");
+    let real = canonical(&kfile, &rel)?;
+    if !real.starts_with(root) {
+        return Err(Error::input(rel, None, format!(
+            "resolves outside the repository through a symlink: helmigrate only follows files inside {}", root.display())));
+    }
+    Ok(Some((real, rel)))
+}
+
+/// A kustomization's content: its first non-blank document (kustomize reads one), parsed.
+/// `None` for an empty file.
+fn kustomization_value<'t>(rel: &str, text: &'t str) -> Result<Option<(yaml::Document<'t>, Value)>> {
+    let docs = split_documents(text);
+    let Some(doc) = docs.into_iter().find(|d| !d.is_blank()) else { return Ok(None) };
+    let value = yaml::parse_document(rel, &doc)?;
+    Ok(Some((doc, value)))
+}
+
+/// Line (1-based, in the file) of the top-level key `field` in `doc`, when written in block style.
+fn key_line(doc: &yaml::Document<'_>, field: &str) -> Option<usize> {
+    key_index(doc.text, field).map(|i| doc.line + i)
+}
+
+fn key_index(text: &str, field: &str) -> Option<usize> {
+    text.lines().position(|l| {
+        [field.to_string(), format!("\"{field}\""), format!("'{field}'")]
+            .iter()
+            .any(|k| l.strip_prefix(k.as_str()).is_some_and(|r| r.trim_start().starts_with(':')))
+    })
+}
+
+/// Line (1-based, in the file) of item `index` of the top-level block list `field` in `doc`.
+fn item_line(doc: &yaml::Document<'_>, field: &str, index: usize) -> Option<usize> {
+    let key = key_index(doc.text, field)?;
+    let mut item_indent = None;
+    let mut n = 0;
+    for (i, l) in doc.text.lines().enumerate().skip(key + 1) {
+        let t = l.trim_start_matches(' ');
+        if t.trim().is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let indent = l.len() - t.len();
+        let is_item = t.trim_end() == "-" || t.starts_with("- ") || t.starts_with("-\t");
+        match item_indent {
+            None if is_item => item_indent = Some(indent),
+            None => return None,
+            Some(ii) if indent < ii || (indent == ii && !is_item) => return None,
+            Some(ii) if indent > ii => continue,
+            Some(_) => {}
+        }
+        if n == index {
+            return Some(doc.line + i);
+        }
+        n += 1;
+    }
+    None
 }
 
 struct Loader {
@@ -137,76 +213,82 @@ impl Loader {
         p.strip_prefix(&self.root).unwrap_or(p).to_string_lossy().replace('\\', "/")
     }
 
-    fn kustomization_file(dir: &Path) -> Option<PathBuf> {
-        KUSTOMIZATION_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
-    }
-
-    /// Resolve a `resources` entry of the kustomization at `k_rel` (in `dir`), staying inside the root.
-    fn resolve(&self, dir: &Path, entry: &str, k_rel: &str) -> Result<PathBuf> {
+    /// Resolve a `resources` entry of the kustomization at `k_rel` (in `dir`, line `at`),
+    /// staying inside the root.
+    fn resolve(&self, dir: &Path, entry: &str, k_rel: &str, at: Option<usize>) -> Result<PathBuf> {
         if entry.contains("://") || entry.starts_with("git@") || entry.contains("?ref=")
             || entry.starts_with("github.com/") || entry.starts_with("gitlab.com/")
         {
-            return Err(Error::input(k_rel, None, format!(
+            return Err(Error::input(k_rel, at, format!(
                 "remote resource `{entry}` is not supported: vendor it into the repo or convert a folder without it")));
         }
         if Path::new(entry).is_absolute() {
-            return Err(Error::input(k_rel, None, format!("resource `{entry}` is an absolute path: use a path relative to the kustomization")));
+            return Err(Error::input(k_rel, at, format!("resource `{entry}` is an absolute path: use a path relative to the kustomization")));
         }
+        let outside = |how: &str| Error::input(k_rel, at, format!(
+            "resource `{entry}` resolves outside the repository{how}: helmigrate only follows files inside {}",
+            self.root.display()));
         let joined = dir.join(entry);
+        // Checked before the path is touched: nothing outside the root is even looked at.
+        if !lexically_inside(&self.root, &joined) {
+            return Err(outside(""));
+        }
         let real = joined.canonicalize().map_err(|_| {
-            Error::input(k_rel, None, format!("resource `{entry}` does not exist: fix or remove the entry"))
+            Error::input(k_rel, at, format!("resource `{entry}` does not exist: fix or remove the entry"))
         })?;
         if !real.starts_with(&self.root) {
-            let how = if lexically_inside(&self.root, &joined) { " through a symlink" } else { "" };
-            return Err(Error::input(k_rel, None, format!(
-                "resource `{entry}` resolves outside the repository{how}: helmigrate only follows files inside {}",
-                self.root.display())));
+            return Err(outside(" through a symlink"));
         }
         Ok(real)
     }
 
+    fn shown(&self, dir: &Path) -> String {
+        let rel = self.rel(dir);
+        if rel.is_empty() { ".".into() } else { rel }
+    }
+
     fn visit(&mut self, dir: &Path, outer_ns: Option<String>) -> Result<()> {
-        let shown = self.rel(dir);
+        let shown = self.shown(dir);
         if self.stack.iter().any(|d| d == dir) {
-            let chain: Vec<String> = self.stack.iter().chain([&dir.to_path_buf()]).map(|d| self.rel(d)).collect();
-            return Err(Error::input(shown, None, format!("kustomization cycle: {}", chain.join(" -> "))));
+            return Err(Error::input(shown, None, format!("kustomization cycle: {}", self.cycle(dir))));
         }
         if !self.visited.insert(dir.to_path_buf()) {
             return Ok(()); // reached twice through a diamond: its objects are already in.
         }
-        let Some(kfile) = Self::kustomization_file(dir) else {
-            return Err(Error::input(if shown.is_empty() { ".".into() } else { shown }, None,
+        let Some((kfile, k_rel)) = kustomization_in(&self.root, dir)? else {
+            return Err(Error::input(shown, None,
                 "no kustomization.yaml here: point helmigrate at a folder with a kustomization.yaml"));
         };
-        let k_rel = self.rel(&kfile);
         let text = read_text(&kfile, &k_rel)?;
-        let docs = split_documents(&text);
-        let doc = docs.iter().find(|d| !d.is_blank());
-        let value = match doc {
-            Some(d) => yaml::parse_document(&k_rel, d)?,
-            None => Value::Object(Default::default()),
+        let parsed = kustomization_value(&k_rel, &text)?;
+        let doc = parsed.as_ref().map(|(d, _)| *d);
+        let empty = serde_json::Map::new();
+        let map = match &parsed {
+            None => &empty,
+            Some((_, Value::Object(map))) => map,
+            Some((d, _)) => return Err(Error::input(&k_rel, Some(d.line), "a kustomization must be a YAML mapping")),
         };
-        let Value::Object(map) = &value else {
-            return Err(Error::input(&k_rel, doc.map(|d| d.line), "a kustomization must be a YAML mapping"));
-        };
+        let line_of = |field: &str| doc.as_ref().and_then(|d| key_line(d, field));
         let namespace = match map.get("namespace") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(Error::input(&k_rel, None, "`namespace` must be a string")),
+            Some(_) => return Err(Error::input(&k_rel, line_of("namespace"), "`namespace` must be a string")),
         };
+        // Each entry with the line it is on.
         let mut entries = Vec::new();
         for field in ["resources", "bases"] {
             match map.get(field) {
                 None | Some(Value::Null) => {}
                 Some(Value::Array(items)) => {
-                    for item in items {
+                    for (i, item) in items.iter().enumerate() {
+                        let at = doc.as_ref().and_then(|d| item_line(d, field, i)).or_else(|| line_of(field));
                         let Value::String(s) = item else {
-                            return Err(Error::input(&k_rel, None, format!("`{field}` entries must be strings")));
+                            return Err(Error::input(&k_rel, at, format!("`{field}` entries must be strings: write each as a path")));
                         };
-                        entries.push(s.clone());
+                        entries.push((s.clone(), at));
                     }
                 }
-                Some(_) => return Err(Error::input(&k_rel, None, format!("`{field}` must be a list"))),
+                Some(_) => return Err(Error::input(&k_rel, line_of(field), format!("`{field}` must be a list of paths"))),
             }
         }
         let transformers = TRANSFORMERS.iter().filter(|t| map.contains_key(**t)).map(|t| t.to_string()).collect();
@@ -219,14 +301,23 @@ impl Loader {
             resources: Vec::new(),
             transformers,
         });
+        drop(parsed);
         self.tree.files.insert(k_rel.clone(), SourceFile { text, sops: false });
 
         self.stack.push(dir.to_path_buf());
-        for entry in entries {
-            let real = self.resolve(dir, &entry, &k_rel)?;
+        for (entry, at) in entries {
+            let real = self.resolve(dir, &entry, &k_rel, at)?;
             let rel = self.rel(&real);
-            self.tree.kustomizations[index].resources.push((entry, rel.clone()));
+            self.tree.kustomizations[index].resources.push((entry.clone(), rel.clone()));
             if real.is_dir() {
+                if self.stack.contains(&real) {
+                    return Err(Error::input(&k_rel, at, format!(
+                        "kustomization cycle: {}: remove the entry `{entry}`", self.cycle(&real))));
+                }
+                if kustomization_in(&self.root, &real)?.is_none() {
+                    return Err(Error::input(&k_rel, at, format!(
+                        "resource `{entry}` is a folder with no kustomization.yaml: add one, or list its files instead")));
+                }
                 self.visit(&real, child_ns.clone())?;
             } else if self.seen_files.insert(rel.clone()) {
                 self.pending.push((rel, index, child_ns.clone()));
@@ -234,6 +325,12 @@ impl Loader {
         }
         self.stack.pop();
         Ok(())
+    }
+
+    /// The kustomization chain from the start to `dir`, which is already on it.
+    fn cycle(&self, dir: &Path) -> String {
+        let chain: Vec<String> = self.stack.iter().map(PathBuf::as_path).chain([dir]).map(|d| self.shown(d)).collect();
+        chain.join(" -> ")
     }
 }
 
@@ -334,12 +431,14 @@ fn inherited_namespace(root: &Path, dir: &Path) -> Result<Option<String>> {
     let mut found = None;
     let mut child = dir.to_path_buf();
     while let Some(parent) = child.parent().filter(|p| p.starts_with(root)).map(Path::to_path_buf) {
-        let Some(kfile) = Loader::kustomization_file(&parent) else { break };
-        let rel = kfile.strip_prefix(root).unwrap_or(&kfile).to_string_lossy().to_string();
+        let Some((kfile, rel)) = kustomization_in(root, &parent)? else { break };
         let text = read_text(&kfile, &rel)?;
-        let value = yaml::parse_str(&rel, &text)?;
+        let Some((_, value)) = kustomization_value(&rel, &text)? else { break };
         let lists_child = value.get("resources").and_then(Value::as_array).is_some_and(|items| {
-            items.iter().filter_map(Value::as_str).any(|e| parent.join(e).canonicalize().ok().as_deref() == Some(&child))
+            items.iter().filter_map(Value::as_str).any(|e| {
+                let p = parent.join(e);
+                lexically_inside(root, &p) && p.canonicalize().ok().as_deref() == Some(&child)
+            })
         });
         if !lists_child {
             break;
@@ -416,4 +515,50 @@ pub fn split_objects_lenient(rel: &str, text: &str) -> Result<Vec<Value>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(text: &str) -> yaml::Document<'_> {
+        split_documents(text).into_iter().find(|d| !d.is_blank()).expect("a document")
+    }
+
+    #[test]
+    fn lines_of_keys_and_items() {
+        let t = "# k\n---\nkind: Kustomization\nresources:\n  # c\n  - a.yaml\n\n  - b.yaml # x\n  - name: {x: 1}\n    more: 2\n  - c\nnamespace: ai\n";
+        let d = doc(t);
+        assert_eq!(key_line(&d, "resources"), Some(4));
+        assert_eq!(key_line(&d, "namespace"), Some(12));
+        assert_eq!((item_line(&d, "resources", 0), item_line(&d, "resources", 1)), (Some(6), Some(8)));
+        assert_eq!((item_line(&d, "resources", 2), item_line(&d, "resources", 3)), (Some(9), Some(11)));
+        assert_eq!(item_line(&d, "resources", 4), None);
+        // Unindented items, CRLF, flow lists (no line for items), quoted keys.
+        let d = doc("resources:\r\n- a\r\n- b\r\nx: 1\r\n");
+        assert_eq!((item_line(&d, "resources", 1), item_line(&d, "resources", 2)), (Some(3), None));
+        let d = doc("\"resources\": [a, b]\n");
+        assert_eq!((key_line(&d, "resources"), item_line(&d, "resources", 0)), (Some(1), None));
+        assert_eq!(key_line(&doc("resourcesX: 1\n"), "resources"), None);
+    }
+
+    #[test]
+    fn lexical_escapes() {
+        let root = Path::new("/r");
+        assert!(lexically_inside(root, Path::new("/r/a/../b")));
+        assert!(!lexically_inside(root, Path::new("/r/a/../../b")));
+        assert!(!lexically_inside(root, Path::new("/elsewhere")));
+    }
+
+    #[test]
+    fn read_text_refuses_what_is_not_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = read_text(dir.path(), "d").unwrap_err().to_string();
+        assert!(e.starts_with("failed to load d: is not a regular file"), "{e}");
+        let f = dir.path().join("f.yaml");
+        std::fs::write(&f, b"\xef\xbb\xbfa: 1\nb: \xff\n").unwrap();
+        assert_eq!(read_text(&f, "f.yaml").unwrap_err().to_string(), "failed to load f.yaml:2: is not valid UTF-8: save it as UTF-8");
+        std::fs::write(&f, b"\xef\xbb\xbfa: 1\n").unwrap();
+        assert_eq!(read_text(&f, "f.yaml").unwrap(), "a: 1\n");
+    }
 }

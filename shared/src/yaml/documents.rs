@@ -14,43 +14,86 @@ pub struct Document<'a> {
 }
 
 impl Document<'_> {
-    /// True when the document holds nothing but comments and blank lines.
+    /// True when the document holds nothing but comments, blank lines and an end marker.
     pub fn is_blank(&self) -> bool {
         self.text.lines().all(|l| {
             let t = l.trim();
-            t.is_empty() || t.starts_with('#') || t == "..."
+            t.is_empty() || t.starts_with('#') || marker(l) == Some(Marker::End)
         })
     }
 }
 
-/// A separator is `---` at column 0, alone or followed by blanks or a comment. (A document
-/// marker inside a quoted scalar is not valid YAML, so column 0 is decisive.)
-fn is_separator(line: &str) -> bool {
+/// What a line at column 0 means to the document structure. YAML forbids `---` and `...`
+/// followed by a blank (or the line end) at column 0 inside any content, block scalars
+/// included, so these lines are always markers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    /// `---`; `inline` when content follows on the same line (`--- !!map`, `--- {a: 1}`, `--- |`).
+    Start { inline: bool },
+    /// `...`: the document ends here (the line belongs to it).
+    End,
+}
+
+fn marker(line: &str) -> Option<Marker> {
     let line = line.trim_end_matches(['\r', '\n']);
-    match line.strip_prefix("---") {
-        Some(rest) => rest.is_empty() || rest.starts_with([' ', '\t']) && {
-            let r = rest.trim_start();
-            r.is_empty() || r.starts_with('#')
-        },
-        None => false,
+    let (rest, end) = match (line.strip_prefix("---"), line.strip_prefix("...")) {
+        (Some(rest), _) => (rest, false),
+        (_, Some(rest)) => (rest, true),
+        _ => return None,
+    };
+    if !(rest.is_empty() || rest.starts_with([' ', '\t'])) {
+        return None;
     }
+    let r = rest.trim_start();
+    let bare = r.is_empty() || r.starts_with('#');
+    match end {
+        // `... text` is not a marker but an error the parser reports where it is.
+        true => bare.then_some(Marker::End),
+        false => Some(Marker::Start { inline: !bare }),
+    }
+}
+
+/// Directive lines (`%YAML 1.2`, `%TAG …`) with nothing but comments around them: the `---`
+/// that follows starts the same document, not a new one.
+fn only_directives(text: &str) -> bool {
+    let mut any = false;
+    for l in text.lines() {
+        let t = l.trim();
+        if l.starts_with('%') {
+            any = true;
+        } else if !(t.is_empty() || t.starts_with('#')) {
+            return false;
+        }
+    }
+    any
 }
 
 /// Split a file into documents, keeping byte ranges and line numbers.
 pub fn split_documents(text: &str) -> Vec<Document<'_>> {
     let mut docs = Vec::new();
+    // The current document: where its text starts, where its cut starts, its first line.
     let (mut start, mut cut_start, mut start_line) = (0usize, 0usize, 1usize);
     let (mut offset, mut line_no) = (0usize, 1usize);
     for line in text.split_inclusive('\n') {
-        if is_separator(line) {
-            if offset > start || offset > cut_start {
-                docs.push(Document { text: &text[start..offset], line: start_line, cut: (cut_start, offset) });
+        let end = offset + line.len();
+        match marker(line) {
+            Some(Marker::Start { .. }) if only_directives(&text[start..offset]) => {}
+            Some(Marker::Start { inline }) => {
+                if offset > start || offset > cut_start {
+                    docs.push(Document { text: &text[start..offset], line: start_line, cut: (cut_start, offset) });
+                }
+                cut_start = offset;
+                // Content on the marker line belongs to the document: keep the marker in its text
+                // (the parser reads it as the explicit start it is).
+                (start, start_line) = if inline { (offset, line_no) } else { (end, line_no + 1) };
             }
-            cut_start = offset;
-            start = offset + line.len();
-            start_line = line_no + 1;
+            Some(Marker::End) => {
+                docs.push(Document { text: &text[start..end], line: start_line, cut: (cut_start, end) });
+                (start, cut_start, start_line) = (end, end, line_no + 1);
+            }
+            None => {}
         }
-        offset += line.len();
+        offset = end;
         line_no += 1;
     }
     if offset > start {
@@ -98,7 +141,7 @@ fn parse_at(file: &str, text: &str, first_line: usize) -> Result<Value> {
 /// serde-saphyr appends its own position and hints; keep only the first sentence.
 fn clean_message(msg: &str) -> String {
     let first = msg.lines().next().unwrap_or(msg);
-    let cut = [" at line ", ", set DuplicateKeyPolicy"].iter().filter_map(|p| first.find(p)).min();
+    let cut = [" at line ", ", set DuplicateKeyPolicy", "; use from_str_multiple"].iter().filter_map(|p| first.find(p)).min();
     let msg = cut.map_or(first, |i| &first[..i]).trim();
     if msg.starts_with("alias replay limit") || msg.contains("budget") {
         format!("{msg} (YAML aliases expand beyond the safe limit)")
@@ -110,6 +153,7 @@ fn clean_message(msg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn splits_with_lines_and_cuts() {
@@ -148,5 +192,62 @@ mod tests {
         let e = parse_str("bomb.yaml", &s).unwrap_err().to_string();
         assert!(e.starts_with("failed to load bomb.yaml:"), "{e}");
         assert!(e.contains("aliases"), "{e}");
+    }
+
+    #[test]
+    fn content_on_the_separator_line_starts_a_document() {
+        let t = "a: 1\n--- {b: 2}\n--- !!map\nc: 3\n--- |\n  text\n--- # comment\nd: 4\n";
+        let d = split_documents(t);
+        let values: Vec<Value> = d.iter().map(|d| parse_document("f", d).unwrap()).collect();
+        assert_eq!(values, [json!({"a": 1}), json!({"b": 2}), json!({"c": 3}), json!("text\n"), json!({"d": 4})]);
+        assert_eq!(d.iter().map(|d| d.line).collect::<Vec<_>>(), [1, 2, 3, 5, 8]);
+        assert_eq!(&t[d[1].cut.0..d[1].cut.1], "--- {b: 2}\n");
+        let e = parse_document("f", &split_documents("a: 1\n--- {b: 2\n")[1]).unwrap_err().to_string();
+        assert!(e.starts_with("failed to load f:2:"), "{e}");
+    }
+
+    #[test]
+    fn document_end_markers_end_documents() {
+        let t = "a: 1\n...\nb: 2\n... # end\n---\nc: 3\n...";
+        let d = split_documents(t);
+        let values: Vec<Value> = d.iter().filter(|d| !d.is_blank()).map(|d| parse_document("f", d).unwrap()).collect();
+        assert_eq!(values, [json!({"a": 1}), json!({"b": 2}), json!({"c": 3})]);
+        assert_eq!(d[0].text, "a: 1\n...\n");
+        assert_eq!((d[1].text, d[1].line), ("b: 2\n... # end\n", 3));
+        assert!(split_documents("...\n# c\n").iter().all(Document::is_blank));
+        // Not a marker: left to the parser, which names the line.
+        assert!(parse_str("f", "a: 1\n... b\n").is_err());
+    }
+
+    #[test]
+    fn directives_stay_with_their_document() {
+        let t = "%YAML 1.2\n---\na: 1\n---\nb: 2\n";
+        let d = split_documents(t);
+        assert_eq!(d.len(), 2);
+        assert_eq!(parse_document("f", &d[0]).unwrap(), json!({"a": 1}));
+        assert_eq!(d[1].line, 5);
+    }
+
+    #[test]
+    fn crlf_separators_and_block_scalars() {
+        let t = "a: |\r\n  ---\r\n  x\r\n---\r\nb: 2\r\n";
+        let d = split_documents(t);
+        assert_eq!(d.len(), 2);
+        assert_eq!(parse_document("f", &d[0]).unwrap()["a"], "---\nx\n");
+        assert_eq!((d[1].line, parse_document("f", &d[1]).unwrap()), (5, json!({"b": 2})));
+    }
+
+    #[test]
+    fn splitting_keeps_every_byte() {
+        for t in ["", "---", "a\n---\n---\nb", "...\n...\n", "--- x\n... \n--- y", "%Y\n%Z\n---\n---\n", "\n\r\n---\r"] {
+            let d = split_documents(t);
+            // Cuts are ordered, inside the text, and each holds its document's text.
+            let mut at = 0;
+            for doc in &d {
+                assert!(doc.cut.0 >= at && doc.cut.0 <= doc.cut.1 && doc.cut.1 <= t.len(), "{t:?}: {d:?}");
+                assert!(t[doc.cut.0..doc.cut.1].ends_with(doc.text), "{t:?}: {d:?}");
+                at = doc.cut.1;
+            }
+        }
     }
 }
