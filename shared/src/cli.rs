@@ -36,6 +36,8 @@ pub struct KubectlCli {
 pub enum KubectlCommand {
     /// Plan (and with --write apply) the move of raw workloads onto Helm charts
     Convert(cmd::convert::ConvertArgs),
+    /// Ask Flux to reconcile a HelmRelease, HelmRepository or Kustomization now and wait for it
+    Reconcile(cmd::reconcile::ReconcileArgs),
 }
 
 #[derive(Parser, Debug)]
@@ -52,6 +54,8 @@ pub struct FluxCli {
 pub enum FluxCommand {
     /// Plan (and with --write apply) the move of raw workloads onto Helm charts
     Convert(cmd::convert::ConvertArgs),
+    /// Ask Flux to reconcile a HelmRelease, HelmRepository or Kustomization now and wait for it
+    Reconcile(cmd::reconcile::ReconcileArgs),
 }
 
 fn parse<T: Parser>(args: impl IntoIterator<Item = OsString>) -> Result<T, i32> {
@@ -77,6 +81,7 @@ pub fn kubectl_main(args: impl IntoIterator<Item = OsString>) -> i32 {
     match parse::<KubectlCli>(args) {
         Ok(cli) => report(match cli.command {
             KubectlCommand::Convert(a) => cmd::convert::run(&cli.kube, &a),
+            KubectlCommand::Reconcile(a) => cmd::reconcile::run(&cli.kube, &a),
         }),
         Err(code) => code,
     }
@@ -87,6 +92,7 @@ pub fn flux_main(args: impl IntoIterator<Item = OsString>) -> i32 {
     match parse::<FluxCli>(args) {
         Ok(cli) => report(match cli.command {
             FluxCommand::Convert(a) => cmd::convert::run(&cli.kube, &a),
+            FluxCommand::Reconcile(a) => cmd::reconcile::run(&cli.kube, &a),
         }),
         Err(code) => code,
     }

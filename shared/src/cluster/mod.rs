@@ -2,6 +2,7 @@
 //! one-line error with a hint and its own exit code.
 
 pub mod defaults;
+pub mod flux;
 pub mod live;
 
 use std::time::Duration;

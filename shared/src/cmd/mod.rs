@@ -1,3 +1,4 @@
 //! One module per subcommand, as flux2's cmd/flux does.
 
 pub mod convert;
+pub mod reconcile;
