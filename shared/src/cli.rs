@@ -38,6 +38,8 @@ pub enum KubectlCommand {
     Convert(cmd::convert::ConvertArgs),
     /// Ask Flux to reconcile a HelmRelease, HelmRepository or Kustomization now and wait for it
     Reconcile(cmd::reconcile::ReconcileArgs),
+    /// Check that a migrated namespace runs as before (Flux Ready, pods, GPU, claims, routes, probes)
+    Verify(cmd::verify::VerifyArgs),
 }
 
 #[derive(Parser, Debug)]
@@ -56,6 +58,8 @@ pub enum FluxCommand {
     Convert(cmd::convert::ConvertArgs),
     /// Ask Flux to reconcile a HelmRelease, HelmRepository or Kustomization now and wait for it
     Reconcile(cmd::reconcile::ReconcileArgs),
+    /// Check that a migrated namespace runs as before (Flux Ready, pods, GPU, claims, routes, probes)
+    Verify(cmd::verify::VerifyArgs),
 }
 
 fn parse<T: Parser>(args: impl IntoIterator<Item = OsString>) -> Result<T, i32> {
@@ -82,6 +86,7 @@ pub fn kubectl_main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(cli) => report(match cli.command {
             KubectlCommand::Convert(a) => cmd::convert::run(&cli.kube, &a),
             KubectlCommand::Reconcile(a) => cmd::reconcile::run(&cli.kube, &a),
+            KubectlCommand::Verify(a) => cmd::verify::run(&cli.kube, &a),
         }),
         Err(code) => code,
     }
@@ -93,6 +98,7 @@ pub fn flux_main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(cli) => report(match cli.command {
             FluxCommand::Convert(a) => cmd::convert::run(&cli.kube, &a),
             FluxCommand::Reconcile(a) => cmd::reconcile::run(&cli.kube, &a),
+            FluxCommand::Verify(a) => cmd::verify::run(&cli.kube, &a),
         }),
         Err(code) => code,
     }

@@ -18,3 +18,4 @@ pub mod cli;
 pub mod cmd;
 pub mod output;
 pub mod cluster;
+pub mod verify;

@@ -256,3 +256,40 @@ pub mod fixture {
         &mut v["spec"]["template"]["spec"]
     }
 }
+
+/// Secret values planted by [`apply_example`]: no output of helmigrate may ever contain them.
+pub const PLANTED_SECRETS: [&str; 3] = ["pl4nted-webui-key-0001", "pl4nted-client-id-0002", "pl4nted-client-secret-0003"];
+
+/// Apply the example app group (`examples/home-infra/kubernetes/apps/base/ai`) into namespace
+/// `ns` of the test cluster, as Flux would have before the migration, with a plain Secret
+/// holding [`PLANTED_SECRETS`] in place of the SOPS one.
+pub fn apply_example(env: &testenv::TestEnv, ns: &str) {
+    let path = workspace().join("examples/home-infra/kubernetes/apps/base/ai");
+    let out = env.kubectl().arg("kustomize").arg(&path).output().expect("kubectl kustomize");
+    assert!(out.status.success(), "kustomize: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let mut items = Vec::new();
+    for d in helmigrate::yaml::split_documents(&text).iter().filter(|d| !d.is_blank()) {
+        let mut v = helmigrate::yaml::parse_document("kustomize output", d).expect("kustomize output parses");
+        if v["kind"] == "Namespace" || v["kind"] == "Secret" {
+            continue;
+        }
+        v["metadata"]["namespace"] = ns.into();
+        items.push(v);
+    }
+    items.push(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "open-webui-secrets", "namespace": ns},
+        "stringData": {"webui-secret-key": PLANTED_SECRETS[0], "oauth-client-id": PLANTED_SECRETS[1], "oauth-client-secret": PLANTED_SECRETS[2]}
+    }));
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    let file = env.dir().join(format!("example-{ns}.json"));
+    std::fs::write(&file, serde_json::to_vec(&list).expect("json")).expect("write list");
+    env.kubectl_run(&["apply", "-f", file.to_str().expect("utf-8 path")]).expect("apply example");
+}
+
+/// `kubectl-helmigrate --kubeconfig <test cluster> ARGS` in a temp dir.
+pub fn helmigrate_live(env: &testenv::TestEnv, args: &[&str]) -> Run {
+    let mut full = vec!["--kubeconfig", env.kubeconfig().to_str().expect("utf-8 path")];
+    full.extend_from_slice(args);
+    helmigrate(&full, &std::env::temp_dir())
+}

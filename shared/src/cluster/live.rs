@@ -20,7 +20,7 @@ const KINDS: [(&str, &str, &str, bool); 6] = [
     ("/apis/helm.toolkit.fluxcd.io/v2", "HelmRelease", "helmreleases", true),
 ];
 
-async fn get_list(cluster: &Cluster, path: &str) -> std::result::Result<Vec<Value>, kube::Error> {
+pub(crate) async fn get_list(cluster: &Cluster, path: &str) -> std::result::Result<Vec<Value>, kube::Error> {
     let req = http::Request::get(path).body(Vec::new()).map_err(kube::Error::HttpError)?;
     let list: Value = cluster.client.request(req).await?;
     Ok(match list {

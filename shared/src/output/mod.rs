@@ -10,7 +10,8 @@ pub use diff::unified;
 
 use crate::plan::{Action, AppPlan, Level, Plan, Skipped, Warning};
 
-fn color() -> bool {
+/// Should stdout get colours (NO_COLOR, FORCE_COLOR, terminal)?
+pub fn color() -> bool {
     owo_colors::Stream::Stdout.supports_color()
 }
 
@@ -111,6 +112,8 @@ struct JsonFile<'a> {
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<&'a str>,
     apps: &'a [AppPlan],
     files: Vec<JsonFile<'a>>,
     skipped: &'a [Skipped],
@@ -126,7 +129,7 @@ pub fn json(plan: &Plan) -> String {
         content: (f.action == Action::Create).then(|| f.after.as_deref().unwrap_or_default()),
         diff: (f.action == Action::Modify).then(|| unified(f, false)),
     }).collect();
-    let doc = JsonPlan { apps: &plan.apps, files, skipped: &plan.skipped, migrated: &plan.migrated, warnings: &plan.warnings, blocked: plan.blocked() };
+    let doc = JsonPlan { cluster: plan.cluster.as_deref(), apps: &plan.apps, files, skipped: &plan.skipped, migrated: &plan.migrated, warnings: &plan.warnings, blocked: plan.blocked() };
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s

@@ -181,6 +181,7 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
     let explicit_ns = app.workload.explicit_namespace;
     let old_services = app.services.clone();
     let routes = app.routes.clone();
+    let expected = expectations(&app);
 
     let mut m = Mapper::default();
     profile.map(&release, &mut app, &mut m);
@@ -240,6 +241,7 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
     if explicit_ns {
         meta["namespace"] = json!(namespace);
     }
+    meta["annotations"] = Value::Object(expected.into_iter().map(|(k, v)| (format!("{ANNOTATION_PREFIX}{k}"), Value::String(v))).collect());
     let mut source_ref = json!({ "kind": "HelmRepository", "name": source.name });
     if let Some(ns) = &source.namespace {
         source_ref["namespace"] = json!(ns);
@@ -362,6 +364,36 @@ fn edit_files(tree: &Tree, object: usize, old_services: &[crate::model::Service]
         .collect();
 
     Ok((hr_path, kept, deleted))
+}
+
+/// Prefix of the HelmRelease annotations that record what the old workload had, for `verify`.
+pub const ANNOTATION_PREFIX: &str = "helmigrate.io/";
+
+/// What `verify` must find again after the move: the replaced workload (gone), its GPU limit
+/// and runtime class (on the new pods), its claims (mounted again) and Services (still there).
+fn expectations(app: &App) -> Vec<(&'static str, String)> {
+    let w = &app.workload;
+    let mut out = vec![("replaces", format!("{}/{}", w.kind, w.name))];
+    let gpu: Vec<String> = w.containers.iter()
+        .flat_map(|c| c.limits.iter())
+        .filter(|(k, _)| k.starts_with("nvidia.com/") || k.as_str() == "amd.com/gpu")
+        .map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+        .collect();
+    if !gpu.is_empty() {
+        out.push(("gpu", gpu.join(",")));
+    }
+    if let Some(rc) = w.pod.get("runtimeClassName").and_then(Value::as_str) {
+        out.push(("runtime-class", rc.to_string()));
+    }
+    let claims = w.claims();
+    if !claims.is_empty() {
+        out.push(("claims", claims.join(",")));
+    }
+    let services: Vec<String> = app.services.iter().flat_map(|s| s.ports.iter().map(move |p| format!("{}:{}", s.name, p.port))).collect();
+    if !services.is_empty() {
+        out.push(("services", services.join(",")));
+    }
+    out
 }
 
 /// `path` relative to `dir` (both repo-relative), as a kustomization entry.

@@ -1,0 +1,103 @@
+//! `verify -n NS [--app NAME] [--wait 5m] [-o table|json]`: the post-migration checklist.
+//! Exit 0 only when every check passes; 1 when one fails.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use futures::StreamExt;
+
+use crate::cli::KubeArgs;
+use crate::cluster;
+use crate::error::{Error, Result, exit};
+use crate::verify::{self, Outcome, Report};
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Only the app (HelmRelease) of this name
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+    /// Keep checking until everything passes or this long has passed (e.g. 30s, 5m)
+    #[arg(long, value_name = "DURATION", value_parser = cluster::flux::parse_duration)]
+    pub wait: Option<Duration>,
+    /// Leave out a check (repeatable), e.g. `--skip probe` where the apiserver cannot reach pods
+    #[arg(long, value_name = "CHECK", value_parser = clap::builder::PossibleValuesParser::new(verify::CHECKS))]
+    pub skip: Vec<String>,
+    /// Output format
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+}
+
+pub fn run(kube: &KubeArgs, args: &VerifyArgs) -> Result<i32> {
+    let report = cluster::runtime()?.block_on(async {
+        let cluster = cluster::connect(kube).await?;
+        cluster.require_flux("helm.toolkit.fluxcd.io/v2", "helmreleases").await?;
+        let mut report = verify::evaluate(&cluster, args.app.as_deref(), &args.skip).await?;
+        if let Some(wait) = args.wait {
+            report = wait_until_passed(&cluster, args, report, wait).await?;
+        }
+        Ok::<Report, Error>(report)
+    })?;
+    let mut out = std::io::stdout().lock();
+    let text = match args.output {
+        Format::Table => table(&report),
+        Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+    };
+    let _ = out.write_all(text.as_bytes());
+    Ok(if report.passed { 0 } else { exit::BLOCKED })
+}
+
+/// Re-check whenever a pod or HelmRelease of the namespace changes (and at least every 5 s,
+/// for Services and claims), until everything passes or the deadline.
+async fn wait_until_passed(cluster: &cluster::Cluster, args: &VerifyArgs, mut report: Report, wait: Duration) -> Result<Report> {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::runtime::watcher;
+    let deadline = Instant::now() + wait;
+    let pods: kube::Api<Pod> = kube::Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let mut events = watcher(pods, watcher::Config::default()).boxed();
+    while !report.passed && Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::select! {
+            _ = events.next() => {}
+            _ = tokio::time::sleep(left.min(Duration::from_secs(5))) => {}
+        }
+        // Let a burst of events settle before reading everything again.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        report = verify::evaluate(cluster, args.app.as_deref(), &args.skip).await?;
+    }
+    Ok(report)
+}
+
+fn table(report: &Report) -> String {
+    use comfy_table::{Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+    let color = crate::output::color();
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    if color { t.enforce_styling(); } else { t.force_no_tty(); }
+    t.set_header(["APP", "CHECK", "RESULT", "DETAIL", "NEXT"]);
+    for c in &report.checks {
+        let (mark, fg) = match c.outcome {
+            Outcome::Pass => ("✔ pass", Color::Green),
+            Outcome::Fail => ("✖ fail", Color::Red),
+            Outcome::Skip => ("– skip", Color::DarkGrey),
+        };
+        let mut result = Cell::new(mark);
+        if color {
+            result = result.fg(fg);
+        }
+        t.add_row([Cell::new(&c.app), Cell::new(c.check), result, Cell::new(&c.detail), Cell::new(&c.next)]);
+    }
+    let failed = report.checks.iter().filter(|c| c.outcome == Outcome::Fail).count();
+    let verdict = if report.passed {
+        format!("verify: all {} checks passed in namespace {}", report.checks.iter().filter(|c| c.outcome == Outcome::Pass).count(), report.namespace)
+    } else {
+        format!("verify: {failed} check(s) failed in namespace {}", report.namespace)
+    };
+    format!("{t}\n{verdict}\n")
+}

@@ -1,0 +1,96 @@
+//! `convert -n NS` against a real kube-apiserver: the same plan as from the files, with none of
+//! the server's additions and no secret data.
+
+use helmigrate_tests::testenv::shared;
+use helmigrate_tests::{PLANTED_SECRETS, apply_example, example_repo, helmigrate, helmigrate_live};
+use serde_json::Value;
+
+fn by_name(plan: &Value) -> std::collections::BTreeMap<String, Value> {
+    plan["apps"].as_array().unwrap().iter().map(|a| (a["name"].as_str().unwrap().to_string(), a.clone())).collect()
+}
+
+#[test]
+fn live_plan_equals_the_plan_from_git() {
+    let env = shared();
+    let ns = env.namespace("live");
+    apply_example(env, &ns);
+
+    let live = helmigrate_live(env, &["convert", "-n", &ns, "-o", "json"]);
+    assert_eq!(live.code, 0, "{}", live.stderr);
+    let live_plan: Value = serde_json::from_str(&live.stdout).unwrap();
+
+    let repo = example_repo("home-infra");
+    let offline = helmigrate(&["convert", "kubernetes/apps/base/ai", "-o", "json"], repo.path());
+    let offline_plan: Value = serde_json::from_str(&offline.stdout).unwrap();
+
+    let (l, o) = (by_name(&live_plan), by_name(&offline_plan));
+    assert_eq!(l.keys().collect::<Vec<_>>(), ["ollama", "open-webui"]);
+    for (name, off) in &o {
+        assert_eq!(l[name]["values"], off["values"], "{name}: values differ between cluster and Git");
+        assert_eq!(l[name]["valuesFrom"], off["valuesFrom"], "{name}");
+        assert_eq!(l[name]["chart"], off["chart"], "{name}");
+        assert_eq!(l[name]["namespace"], Value::from(ns.clone()));
+        let fields = |p: &Value| p["ledger"].as_array().unwrap().iter()
+            .filter(|e| e["field"] != "image automation marker") // a comment in Git; the cluster has none
+            .map(|e| (e["field"].clone(), e["status"].clone(), e["path"].clone())).collect::<Vec<_>>();
+        assert_eq!(fields(&l[name]), fields(off), "{name}: ledgers differ");
+    }
+    assert_eq!(live_plan["skipped"][0]["name"], "comfyui");
+}
+
+#[test]
+fn live_output_carries_no_server_additions_and_no_secret_data() {
+    let env = shared();
+    let ns = env.namespace("clean");
+    apply_example(env, &ns);
+    for format in ["json", "yaml", "text"] {
+        let r = helmigrate_live(env, &["convert", "-n", &ns, "-o", format]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        for added in ["managedFields", "resourceVersion", "creationTimestamp", "uid:", "\"uid\"", "terminationMessagePath",
+                      "last-applied-configuration", "dnsPolicy", "schedulerName", "progressDeadlineSeconds", "clusterIP"] {
+            assert!(!r.stdout.contains(added), "-o {format} output carries the server's `{added}`");
+        }
+        for s in PLANTED_SECRETS {
+            assert!(!r.stdout.contains(s) && !r.stderr.contains(s), "-o {format} printed a secret value");
+        }
+    }
+}
+
+#[test]
+fn out_dir_gets_one_file_per_app_with_both_documents() {
+    let env = shared();
+    let ns = env.namespace("out");
+    apply_example(env, &ns);
+    let out = tempfile::tempdir().unwrap();
+    let r = helmigrate_live(env, &["convert", "-n", &ns, "-o", "yaml", "--out", out.path().to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for app in ["ollama", "open-webui"] {
+        let text = std::fs::read_to_string(out.path().join(format!("{app}.yaml"))).unwrap();
+        assert!(text.contains("kind: HelmRepository") && text.contains("kind: HelmRelease"), "{text}");
+        assert!(text.contains(&format!("namespace: {ns}")), "the release is pinned to the namespace it was read from");
+    }
+}
+
+#[test]
+fn kubeconfig_env_and_context_namespace_are_honoured() {
+    let env = shared();
+    // No --kubeconfig and no -n: $KUBECONFIG and the context's namespace (`default`, empty here).
+    let out = std::process::Command::new(helmigrate_tests::bin("kubectl-helmigrate"))
+        .args(["convert", "-o", "json"])
+        .env("KUBECONFIG", env.kubeconfig())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["apps"], Value::Array(vec![]));
+    assert!(plan["cluster"].as_str().unwrap().ends_with("namespace default"), "{}", plan["cluster"]);
+}
+
+#[test]
+fn write_without_a_path_is_refused() {
+    let env = shared();
+    let r = helmigrate_live(env, &["convert", "-n", "default", "--write"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.starts_with("error: failed to convert: --write needs PATH"), "{}", r.stderr);
+}
