@@ -293,3 +293,19 @@ pub fn helmigrate_live(env: &testenv::TestEnv, args: &[&str]) -> Run {
     full.extend_from_slice(args);
     helmigrate(&full, &std::env::temp_dir())
 }
+
+/// A kubeconfig for ServiceAccount `sa` in `ns` (a bound token from `kubectl create token`).
+pub fn service_account_kubeconfig(env: &testenv::TestEnv, ns: &str, sa: &str, dir: &Path) -> PathBuf {
+    env.kubectl_run(&["-n", ns, "create", "serviceaccount", sa]).expect("create sa");
+    let token = env.kubectl_run(&["-n", ns, "create", "token", sa, "--duration=1h"]).expect("create token");
+    let ca = env
+        .kubectl_run(&["config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}"])
+        .expect("ca");
+    let file = dir.join(format!("{sa}.kubeconfig"));
+    std::fs::write(&file, format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
+         users:\n- name: {sa}\n  user:\n    token: {}\ncontexts:\n- name: {sa}\n  context: {{cluster: test, user: {sa}, namespace: {ns}}}\ncurrent-context: {sa}\n",
+        env.apiserver_url(), ca.trim(), token.trim()
+    )).expect("write kubeconfig");
+    file
+}

@@ -235,22 +235,6 @@ fn usage_errors_exit_2_without_touching_the_cluster() {
     }
 }
 
-/// A kubeconfig for ServiceAccount `sa` in `ns` (a bound token from `kubectl create token`).
-fn service_account_kubeconfig(env: &TestEnv, ns: &str, sa: &str, dir: &Path) -> std::path::PathBuf {
-    env.kubectl_run(&["-n", ns, "create", "serviceaccount", sa]).expect("create sa");
-    let token = env.kubectl_run(&["-n", ns, "create", "token", sa, "--duration=1h"]).expect("create token");
-    let ca = env
-        .kubectl_run(&["config", "view", "--raw", "--minify", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}"])
-        .expect("ca");
-    let file = dir.join(format!("{sa}.kubeconfig"));
-    std::fs::write(&file, format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n    certificate-authority-data: {}\n\
-         users:\n- name: {sa}\n  user:\n    token: {}\ncontexts:\n- name: {sa}\n  context: {{cluster: test, user: {sa}, namespace: {ns}}}\ncurrent-context: {sa}\n",
-        env.apiserver_url(), ca.trim(), token.trim()
-    )).expect("write kubeconfig");
-    file
-}
-
 #[test]
 fn rbac_without_patch_exits_5_and_the_documented_role_suffices() {
     let env = shared();
@@ -260,7 +244,7 @@ fn rbac_without_patch_exits_5_and_the_documented_role_suffices() {
     let dir = tempfile::tempdir().expect("temp dir");
 
     // read-only: get/list/watch but no patch
-    let reader = service_account_kubeconfig(env, &ns, "reader", dir.path());
+    let reader = helmigrate_tests::service_account_kubeconfig(env, &ns, "reader", dir.path());
     env.kubectl_run(&["-n", &ns, "create", "role", "flux-reader", "--verb=get,list,watch", "--resource=helmreleases.helm.toolkit.fluxcd.io"]).expect("role");
     env.kubectl_run(&["-n", &ns, "create", "rolebinding", "reader", "--role=flux-reader", &format!("--serviceaccount={ns}:reader")]).expect("binding");
     let r = cli("flux-helmigrate", &reader, &["reconcile", "web", "-n", &ns, "--timeout", "1m"]);
@@ -273,7 +257,7 @@ fn rbac_without_patch_exits_5_and_the_documented_role_suffices() {
     // the ClusterRole of docs/rbac-reconcile.yaml, bound in the namespace, is enough (with sources)
     let doc = workspace().join("docs/rbac-reconcile.yaml");
     env.kubectl_run(&["apply", "-f", doc.to_str().expect("utf-8 path")]).expect("apply docs/rbac-reconcile.yaml");
-    let operator = service_account_kubeconfig(env, &ns, "operator", dir.path());
+    let operator = helmigrate_tests::service_account_kubeconfig(env, &ns, "operator", dir.path());
     env.kubectl_run(&["-n", &ns, "create", "rolebinding", "operator", "--clusterrole=helmigrate-reconcile", &format!("--serviceaccount={ns}:operator")]).expect("binding");
     let r = cli("flux-helmigrate", &operator, &["reconcile", "web", "-n", &ns, "--with-source", "--timeout", "2m"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);

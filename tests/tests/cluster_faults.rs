@@ -1,0 +1,94 @@
+//! Cluster faults against the real apiserver: each a one-line error with a hint and its own
+//! exit code, never a stack trace. (Missing Flux CRDs: tests/flux_missing.rs, its own cluster.)
+
+use helmigrate_tests::testenv::shared;
+use helmigrate_tests::{Run, apply_example, run, service_account_kubeconfig, workspace};
+
+fn one_line_error(r: &Run) -> &str {
+    let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "exactly one error line, got:\n{}", r.stderr);
+    assert!(lines[0].starts_with("error: failed to"), "{}", lines[0]);
+    assert!(!r.stderr.contains("panicked") && !r.stderr.contains("RUST_BACKTRACE"), "{}", r.stderr);
+    lines[0]
+}
+
+fn with_kubeconfig(bin: &str, kubeconfig: &std::path::Path, args: &[&str]) -> Run {
+    let mut full = vec!["--kubeconfig", kubeconfig.to_str().unwrap()];
+    full.extend_from_slice(args);
+    run(bin, &full, &std::env::temp_dir())
+}
+
+#[test]
+fn an_unreachable_server_exits_4_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(&kc, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: x\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n")).unwrap();
+    for (bin, args) in [
+        ("kubectl-helmigrate", vec!["convert", "-n", "ai"]),
+        ("kubectl-helmigrate", vec!["verify", "-n", "ai"]),
+        ("flux-helmigrate", vec!["reconcile", "helmrelease", "ollama", "-n", "ai"]),
+    ] {
+        let r = with_kubeconfig(bin, &kc, &args);
+        assert_eq!(r.code, 4, "{bin} {args:?}: {}", r.stderr);
+        let line = one_line_error(&r);
+        assert!(line.contains(&format!("cannot reach the cluster at https://127.0.0.1:{port}")), "{line}");
+        assert!(line.contains("check --kubeconfig and --context"), "{line}");
+    }
+}
+
+#[test]
+fn a_bad_kubeconfig_or_context_is_bad_input() {
+    let r = run("kubectl-helmigrate", &["--kubeconfig", "/nonexistent/kubeconfig", "convert", "-n", "ai"], &std::env::temp_dir());
+    assert_eq!(r.code, 2);
+    assert!(one_line_error(&r).contains("/nonexistent/kubeconfig"));
+    let env = shared();
+    let r = with_kubeconfig("kubectl-helmigrate", env.kubeconfig(), &["--context", "nope", "convert", "-n", "ai"]);
+    assert_eq!(r.code, 2);
+    assert!(one_line_error(&r).contains("nope"), "{}", r.stderr);
+}
+
+#[test]
+fn the_documented_read_only_role_converts_and_verifies_and_no_role_is_forbidden() {
+    let env = shared();
+    let ns = env.namespace("rbac");
+    apply_example(env, &ns);
+    let dir = tempfile::tempdir().unwrap();
+
+    // No permissions at all: 403 → exit 5, naming what was refused.
+    let nobody = service_account_kubeconfig(env, &ns, "nobody", dir.path());
+    let r = with_kubeconfig("kubectl-helmigrate", &nobody, &["convert", "-n", &ns]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    let line = one_line_error(&r);
+    assert!(line.contains("forbidden") && line.contains("RBAC"), "{line}");
+    let r = with_kubeconfig("kubectl-helmigrate", &nobody, &["verify", "-n", &ns]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    one_line_error(&r);
+
+    // docs/rbac-readonly.yaml is enough for both commands.
+    let role = workspace().join("docs/rbac-readonly.yaml");
+    env.kubectl_run(&["apply", "-f", role.to_str().unwrap()]).unwrap();
+    let auditor = service_account_kubeconfig(env, &ns, "auditor", dir.path());
+    env.kubectl_run(&["create", "clusterrolebinding", &format!("auditor-{ns}"), "--clusterrole=helmigrate-readonly", &format!("--serviceaccount={ns}:auditor")]).unwrap();
+    let r = with_kubeconfig("kubectl-helmigrate", &auditor, &["convert", "-n", &ns, "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(plan["apps"].as_array().unwrap().len(), 2);
+    // Before the migration verify runs fine and reports the missing HelmRelease (exit 1, not 5).
+    let r = with_kubeconfig("kubectl-helmigrate", &auditor, &["verify", "-n", &ns]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("no HelmRelease manages namespace"), "{}", r.stdout);
+    // Read-only really is read-only: patching a Flux object is refused with exit 5.
+    let r = with_kubeconfig("flux-helmigrate", &auditor, &["reconcile", "source", "helm", "missing", "-n", &ns]);
+    assert!(r.code == 5 || r.code == 7, "{}", r.stderr);
+}
+
+#[test]
+fn verify_of_an_unknown_app_fails_clearly() {
+    let env = shared();
+    let ns = env.namespace("noapp");
+    let r = with_kubeconfig("kubectl-helmigrate", env.kubeconfig(), &["verify", "-n", &ns, "--app", "ollama"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains(&format!("no HelmRelease named ollama in namespace {ns}")), "{}", r.stdout);
+}
