@@ -7,10 +7,17 @@
 //! `.helmigrate.yaml` marker and a helm-repositories.yaml, then times the whole offline pipeline
 //! (`plan::build`) beside `kubectl kustomize` of the same folder.
 //!
+//! Wall times are best and median of the runs; CPU is user + system time of all threads (of this
+//! process for helmigrate, of the child for kubectl), which a busy machine inflates much less.
+//! The load average is printed beside each size: above the core count, wall times are not
+//! comparable with a quiet machine's.
+//!
 //! Environment:
 //! - `HELMIGRATE_BENCH_SIZES=100,1000` — app counts (default `1000,2000`).
 //! - `HELMIGRATE_BENCH_RUNS=7` — timed plan runs per size (default 7, at least 5).
 //! - `HELMIGRATE_BENCH_KUSTOMIZE=0` — skip kubectl kustomize.
+//! - `HELMIGRATE_BENCH_KUSTOMIZE_SECS=20` — keep repeating kubectl kustomize (up to 5 runs) while
+//!   the runs so far took less than this.
 //! - `HELMIGRATE_BENCH_KEEP=1` — keep the generated trees (their paths are printed).
 //! - `KUBECTL=/path/to/kubectl` — kubectl to compare with (default `/usr/bin/kubectl`, then PATH).
 
@@ -22,7 +29,7 @@ use std::time::{Duration, Instant};
 use helmigrate::model::collect_apps;
 use helmigrate::plan::{self, Options};
 use helmigrate::source::{self, repo};
-use helmigrate::yaml::split_documents;
+use helmigrate::yaml::{parse_str, split_documents};
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic variety (no rand dependency): splitmix64 seeded per app.
@@ -96,7 +103,10 @@ fn env_value(r: &mut Rng, key: &str, name: &str, i: usize) -> String {
 #[derive(Debug, Default, Clone, Copy)]
 struct TreeStats {
     files: usize,
+    /// Non-blank YAML documents in all files, kustomizations included.
     documents: usize,
+    /// Of which kustomization.yaml files.
+    kustomizations: usize,
     bytes: usize,
 }
 
@@ -113,6 +123,9 @@ impl Gen {
         self.stats.files += 1;
         self.stats.bytes += text.len();
         self.stats.documents += split_documents(text).iter().filter(|d| !d.is_blank()).count();
+        if rel.ends_with("kustomization.yaml") {
+            self.stats.kustomizations += 1;
+        }
     }
 }
 
@@ -324,8 +337,11 @@ fn generate(root: &Path, n: usize) -> (PathBuf, TreeStats) {
 fn median(xs: &[Duration]) -> Duration {
     let mut v = xs.to_vec();
     v.sort();
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2 }
+    match v.len() {
+        0 => Duration::ZERO,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2,
+    }
 }
 
 fn best(xs: &[Duration]) -> Duration {
@@ -334,7 +350,29 @@ fn best(xs: &[Duration]) -> Duration {
 
 fn secs(d: Duration) -> String {
     let s = d.as_secs_f64();
-    if s >= 1.0 { format!("{s:.2} s") } else { format!("{:.1} ms", s * 1e3) }
+    if s >= 1.0 { format!("{s:.2} s") } else { format!("{:.0} ms", s * 1e3) }
+}
+
+fn mb(bytes: usize) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// CPU time (user + system) from /proc/self/stat, in 10 ms ticks: (this process with all its
+/// threads, its waited-for children).
+fn cpu_times() -> Option<(Duration, Duration)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let f: Vec<u64> = stat.rsplit_once(')')?.1.split_whitespace().skip(11).take(4).map(|x| x.parse().unwrap_or(0)).collect();
+    let tick = |t: u64| Duration::from_millis(t * 10);
+    Some((tick(f.first()? + f.get(1)?), tick(f.get(2)? + f.get(3)?)))
+}
+
+/// The 1-minute load average.
+fn loadavg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn time<T>(f: impl FnOnce() -> T) -> (Duration, T) {
@@ -344,8 +382,8 @@ fn time<T>(f: impl FnOnce() -> T) -> (Duration, T) {
 }
 
 fn kubectl() -> Option<PathBuf> {
-    let candidates = [std::env::var_os("KUBECTL").map(PathBuf::from), Some(PathBuf::from("/usr/bin/kubectl"))];
-    candidates.into_iter().flatten().find(|p| p.is_file()).or_else(|| {
+    let given = std::env::var_os("KUBECTL").map(PathBuf::from);
+    [given, Some(PathBuf::from("/usr/bin/kubectl"))].into_iter().flatten().find(|p| p.is_file()).or_else(|| {
         std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("kubectl")).find(|p| p.is_file()))
     })
 }
@@ -359,89 +397,103 @@ fn kubectl_version(k: &Path) -> String {
         .unwrap_or_else(|| "unknown version".into())
 }
 
-/// One `kubectl kustomize` of `dir`, output discarded; None (with a note) when it fails.
-fn kustomize_once(k: &Path, dir: &Path) -> Option<Duration> {
-    let t = Instant::now();
-    let out = Command::new(k).arg("kustomize").arg(dir).stdout(Stdio::null()).stderr(Stdio::piped()).output();
-    let d = t.elapsed();
+/// One `kubectl kustomize` of `dir`, output discarded: (wall, CPU), or None (with a note).
+fn kustomize_once(k: &Path, dir: &Path) -> Option<(Duration, Option<Duration>)> {
+    let c0 = cpu_times();
+    let (wall, out) = time(|| Command::new(k).arg("kustomize").arg(dir).stdout(Stdio::null()).stderr(Stdio::piped()).output());
+    let cpu = c0.zip(cpu_times()).map(|((_, a), (_, b))| b.saturating_sub(a));
     match out {
-        Ok(o) if o.status.success() => Some(d),
+        Ok(o) if o.status.success() => Some((wall, cpu)),
         Ok(o) => {
-            eprintln!("  note: kubectl kustomize failed ({}): {}", o.status, String::from_utf8_lossy(&o.stderr).trim());
+            println!("  note: kubectl kustomize failed ({}), not compared: {}", o.status, String::from_utf8_lossy(&o.stderr).trim());
             None
         }
         Err(e) => {
-            eprintln!("  note: could not run {}: {e}", k.display());
+            println!("  note: could not run {}, not compared: {e}", k.display());
             None
         }
     }
 }
 
 fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())).unwrap_or_else(|| "unknown CPU".into());
-    let mhz = cpuinfo.lines().find_map(|l| l.strip_prefix("cpu MHz").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()));
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|l| l.strip_prefix(name).filter(|r| r.trim_start().starts_with(':')).map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()))
+    };
+    let model = field("model name").unwrap_or_else(|| "unknown CPU".into());
+    let mhz = field("cpu MHz").and_then(|m| m.parse::<f64>().ok()).map(|m| format!(" @ {m:.0} MHz")).unwrap_or_default();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let mem_kb: u64 = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0);
-    format!(
-        "{cores} cores (nproc), {model}{}, {:.1} GiB memory",
-        mhz.map(|m| format!(" @ {m} MHz")).unwrap_or_default(),
-        mem_kb as f64 / (1024.0 * 1024.0)
-    )
+    format!("{} cores (nproc), {model}{mhz}, {:.1} GiB memory", cores(), mem_kb as f64 / (1024.0 * 1024.0))
+}
+
+struct Kustomize {
+    best: Duration,
+    median: Duration,
+    cpu: Option<Duration>,
+    runs: usize,
 }
 
 struct Row {
     apps: usize,
     stats: TreeStats,
-    planned: usize,
+    converted: usize,
     plan_best: Duration,
     plan_median: Duration,
-    runs: usize,
+    plan_cpu: Option<Duration>,
+    /// Stages, medians: find root + follow kustomizations + read and parse on all cores; grouping.
     load: Duration,
     collect: Duration,
-    parse_1t: Duration,
-    kustomize: Option<(Duration, usize)>,
+    /// One-thread parse of the resource files and of the kustomization files.
+    parse_resources: Duration,
+    parse_kustomizations: Duration,
+    load_avg: (Option<f64>, Option<f64>),
+    kustomize: Option<Kustomize>,
 }
 
-fn bench_size(n: usize, runs: usize, kubectl: Option<&Path>) -> Row {
+fn bench_size(n: usize, runs: usize, kubectl: Option<&Path>, kustomize_budget: Duration) -> Row {
     let tmp = tempfile::Builder::new().prefix("helmigrate-bench-").tempdir().expect("temp dir");
     let (dir, stats) = generate(tmp.path(), n);
     println!(
-        "\n## {n} apps: {} files, {} documents, {:.2} MB in {}",
-        stats.files,
-        stats.documents,
-        stats.bytes as f64 / 1e6,
-        tmp.path().display()
+        "\n## {n} apps: {} files, {} documents ({} kustomizations), {:.2} MB in {}",
+        stats.files, stats.documents, stats.kustomizations, mb(stats.bytes), tmp.path().display()
     );
 
     // Warm-up, and a check that the plan is the one the tree was built for.
     let (first, plan) = time(|| plan::build(&dir, &Options::default()));
     let plan = plan.unwrap_or_else(|e| panic!("plan::build failed: {e}"));
-    let want = (0..n).filter(|i| kind_of(*i) != Kind::Other).count();
-    assert_eq!(plan.apps.len(), want, "converted apps");
-    assert_eq!(plan.skipped.len(), n - want, "skipped apps");
+    let converted = (0..n).filter(|i| kind_of(*i) != Kind::Other).count();
+    assert_eq!(plan.apps.len(), converted, "converted apps");
+    assert_eq!(plan.skipped.len(), n - converted, "skipped apps");
     let blocked = plan.apps.iter().filter(|a| a.blocked()).count();
-    println!("  warm-up plan: {} ({} apps planned, {} blocked, {} skipped, {} file changes)", secs(first), plan.apps.len(), blocked, plan.skipped.len(), plan.files.len());
+    println!(
+        "  warm-up: {} ({} apps planned, {blocked} blocked, {} skipped, {} file changes)",
+        secs(first), plan.apps.len(), plan.skipped.len(), plan.files.len()
+    );
     drop(plan);
 
-    // The whole pipeline, as the CLI runs it.
-    let mut plan_times = Vec::new();
+    // The whole pipeline, as the CLI runs it (the plan is dropped outside the timer).
+    let load_before = loadavg();
+    let mut walls = Vec::new();
+    let mut cpus = Vec::new();
     for _ in 0..runs {
+        let c0 = cpu_times();
         let (d, p) = time(|| plan::build(&dir, &Options::default()));
-        let p = p.expect("plan");
-        // Drop outside the timer? The CLI pays for it too, but keep it out to time the work.
-        drop(p);
-        plan_times.push(d);
+        if let (Some((a, _)), Some((b, _))) = (c0, cpu_times()) {
+            cpus.push(b.saturating_sub(a));
+        }
+        drop(p.expect("plan"));
+        walls.push(d);
     }
-    println!("  plan::build x{runs}: best {}, median {}  [{}]", secs(best(&plan_times)), secs(median(&plan_times)),
-        plan_times.iter().map(|d| format!("{:.1}", d.as_secs_f64() * 1e3)).collect::<Vec<_>>().join(" "));
+    let plan_cpu = (!cpus.is_empty()).then(|| median(&cpus));
+    println!(
+        "  plan::build x{runs}: best {}, median {}, CPU median {}  [{} ms]",
+        secs(best(&walls)), secs(median(&walls)), plan_cpu.map_or("?".into(), secs),
+        walls.iter().map(|d| format!("{:.0}", d.as_secs_f64() * 1e3)).collect::<Vec<_>>().join(" ")
+    );
 
-    // Stages: load (find root, follow kustomizations, parse on all cores), collect_apps, and a
-    // one-thread parse of every resource file (serde-saphyr into serde_json::Value).
-    let mut loads = Vec::new();
-    let mut collects = Vec::new();
-    let mut parses = Vec::new();
+    // Stages: load, collect_apps, and one-thread parses (serde-saphyr into serde_json::Value).
+    let (mut loads, mut collects, mut parses, mut kparses) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs.min(5) {
         let (dl, tree) = time(|| {
             let root = repo::find_root(&dir).expect("root");
@@ -451,105 +503,139 @@ fn bench_size(n: usize, runs: usize, kubectl: Option<&Path>) -> Row {
         let (dc, apps) = time(|| collect_apps(&tree).expect("collect"));
         collects.push(dc);
         drop(apps);
-        let resources: Vec<(&String, &str)> = tree.files.iter().filter(|(p, _)| !p.ends_with("kustomization.yaml")).map(|(p, f)| (p, f.text.as_str())).collect();
-        let (dp, count) = time(|| {
-            let mut count = 0;
-            for (p, text) in &resources {
-                count += repo::parse_objects(p, text, 0, &None).expect("parse").0.len();
-            }
-            count
-        });
+        let (kustomizations, resources): (Vec<_>, Vec<_>) = tree.files.iter().partition(|(p, _)| p.ends_with("kustomization.yaml"));
+        let (dp, count) = time(|| resources.iter().map(|(p, f)| repo::parse_objects(p, &f.text, 0, &None).expect("parse").0.len()).sum::<usize>());
         assert_eq!(count, tree.objects.len());
         parses.push(dp);
+        let (dk, ok) = time(|| kustomizations.iter().all(|(p, f)| parse_str(p, &f.text).is_ok()));
+        assert!(ok);
+        kparses.push(dk);
     }
-    let (load, collect, parse_1t) = (median(&loads), median(&collects), median(&parses));
-    let rest = median(&plan_times).saturating_sub(load + collect);
+    let load_after = loadavg();
+    let (load, collect) = (median(&loads), median(&collects));
+    let (parse_resources, parse_kustomizations) = (median(&parses), median(&kparses));
     println!(
-        "  stages (median): load {} | collect_apps {} | Sources::scan + per-app planning {} | (one-thread parse of resources {}, {:.1} MB/s)",
-        secs(load), secs(collect), secs(rest), secs(parse_1t), stats.bytes as f64 / 1e6 / parse_1t.as_secs_f64()
+        "  stages (median): load {} | collect_apps {} | rest (Sources::scan, per-app planning) {}",
+        secs(load), secs(collect), secs(median(&walls).saturating_sub(load + collect))
     );
+    println!(
+        "  one-thread parse: resources {} ({:.1} MB/s), kustomizations {}",
+        secs(parse_resources), mb(stats.bytes) / parse_resources.as_secs_f64(), secs(parse_kustomizations)
+    );
+    if let (Some(a), Some(b)) = (load_before, load_after) {
+        let busy = if a.max(b) > cores() as f64 + 0.5 { ": the machine is busy with other work, wall times are inflated" } else { "" };
+        println!("  load average {a:.2} → {b:.2} on {} cores{busy}", cores());
+    }
 
     let kustomize = kubectl.and_then(|k| {
-        let mut ts = Vec::new();
+        let (mut walls, mut cpus) = (Vec::new(), Vec::new());
         let started = Instant::now();
-        // At least one run; more while they are quick (up to 5 runs or ~20 s in all).
-        while ts.len() < 5 && (ts.is_empty() || started.elapsed() < Duration::from_secs(20)) {
-            match kustomize_once(k, &dir) {
-                Some(d) => ts.push(d),
-                None => return None,
-            }
+        // At least one run; more while they are quick.
+        while walls.len() < 5 && (walls.is_empty() || started.elapsed() < kustomize_budget) {
+            let (w, c) = kustomize_once(k, &dir)?;
+            walls.push(w);
+            cpus.extend(c);
         }
-        println!("  kubectl kustomize x{}: best {}, median {}", ts.len(), secs(best(&ts)), secs(median(&ts)));
-        Some((best(&ts), ts.len()))
+        let cpu = (!cpus.is_empty()).then(|| median(&cpus));
+        println!(
+            "  kubectl kustomize x{}: best {}, median {}, CPU median {}",
+            walls.len(), secs(best(&walls)), secs(median(&walls)), cpu.map_or("?".into(), secs)
+        );
+        Some(Kustomize { best: best(&walls), median: median(&walls), cpu, runs: walls.len() })
     });
 
     if std::env::var("HELMIGRATE_BENCH_KEEP").is_ok_and(|v| v == "1") {
-        let kept = tmp.keep();
-        println!("  kept {}", kept.display());
+        println!("  kept {}", tmp.keep().display());
     }
-    Row { apps: n, stats, planned: want, plan_best: best(&plan_times), plan_median: median(&plan_times), runs, load, collect, parse_1t, kustomize }
+    Row {
+        apps: n, stats, converted, plan_best: best(&walls), plan_median: median(&walls), plan_cpu,
+        load, collect, parse_resources, parse_kustomizations, load_avg: (load_before, load_after), kustomize,
+    }
 }
 
 fn main() {
     let sizes: Vec<usize> = std::env::var("HELMIGRATE_BENCH_SIZES")
         .ok()
-        .map(|s| s.split(',').filter(|x| !x.trim().is_empty()).map(|x| x.trim().parse().expect("HELMIGRATE_BENCH_SIZES: comma-separated app counts")).collect())
+        .map(|s| {
+            s.split(',')
+                .filter(|x| !x.trim().is_empty())
+                .map(|x| x.trim().parse().expect("HELMIGRATE_BENCH_SIZES: comma-separated app counts, e.g. 100,1000"))
+                .collect()
+        })
         .unwrap_or_else(|| vec![1000, 2000]);
     let runs: usize = std::env::var("HELMIGRATE_BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(7).max(5);
+    let budget = Duration::from_secs(std::env::var("HELMIGRATE_BENCH_KUSTOMIZE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(20));
     let skip_kustomize = std::env::var("HELMIGRATE_BENCH_KUSTOMIZE").is_ok_and(|v| v == "0");
     let kubectl = if skip_kustomize { None } else { kubectl() };
+    let kubectl_note = match (&kubectl, skip_kustomize) {
+        (Some(k), _) => format!("`{}` ({})", k.display(), kubectl_version(k)),
+        (None, true) => "skipped (HELMIGRATE_BENCH_KUSTOMIZE=0)".into(),
+        (None, false) => "skipped: no kubectl at $KUBECTL, /usr/bin/kubectl or on PATH".into(),
+    };
 
     println!("# helmigrate convert benchmark");
     println!("machine: {}", machine());
-    match (&kubectl, skip_kustomize) {
-        (Some(k), _) => println!("kubectl: {} ({})", k.display(), kubectl_version(k)),
-        (None, true) => println!("kubectl kustomize: skipped (HELMIGRATE_BENCH_KUSTOMIZE=0)"),
-        (None, false) => println!("kubectl kustomize: skipped — no kubectl at $KUBECTL, /usr/bin/kubectl or on PATH"),
-    }
+    println!("kubectl kustomize: {kubectl_note}");
 
-    let rows: Vec<Row> = sizes.iter().map(|&n| bench_size(n, runs, kubectl.as_deref())).collect();
+    let rows: Vec<Row> = sizes.iter().map(|&n| bench_size(n, runs, kubectl.as_deref(), budget)).collect();
 
     // The table for the README.
     println!("\n### Results\n");
-    println!("Machine: {}.", machine());
-    if let Some(k) = &kubectl {
-        println!("Compared with `kubectl kustomize` ({}).", kubectl_version(k));
+    println!("Machine: {}. kubectl kustomize: {kubectl_note}.", machine());
+    let busiest = rows.iter().flat_map(|r| [r.load_avg.0, r.load_avg.1]).flatten().fold(0.0_f64, f64::max);
+    if busiest > cores() as f64 + 0.5 {
+        println!("Measured while the machine was busy (load average up to {busiest:.1} on {} cores): wall times are inflated, CPU times much less.", cores());
     }
     println!();
-    println!("| apps | files | documents | size | `plan::build` best | median (runs) | µs / app | `kubectl kustomize` | speed-up |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| apps | files | documents | size | `plan::build` best | median ({}) | CPU | µs / app | `kubectl kustomize` | CPU | speed-up |", runs);
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
-        let (k, ratio) = match r.kustomize {
-            Some((d, n)) => (format!("{} ({n} run{})", secs(d), if n == 1 { "" } else { "s" }), format!("{:.0}×", d.as_secs_f64() / r.plan_best.as_secs_f64())),
-            None => ("—".into(), "—".into()),
+        let (kwall, kcpu, ratio) = match &r.kustomize {
+            Some(k) => (
+                format!("{} ({} run{})", secs(k.best), k.runs, if k.runs == 1 { "" } else { "s" }),
+                k.cpu.map_or("?".into(), secs),
+                format!("{:.0}×", k.best.as_secs_f64() / r.plan_best.as_secs_f64()),
+            ),
+            None => ("—".into(), "—".into(), "—".into()),
         };
         println!(
-            "| {} | {} | {} | {:.2} MB | {} | {} ({}) | {:.0} | {k} | {ratio} |",
-            r.apps, r.stats.files, r.stats.documents, r.stats.bytes as f64 / 1e6, secs(r.plan_best), secs(r.plan_median), r.runs,
-            r.plan_median.as_secs_f64() * 1e6 / r.apps as f64,
+            "| {} | {} | {} | {:.2} MB | {} | {} | {} | {:.0} | {kwall} | {kcpu} | {ratio} |",
+            r.apps, r.stats.files, r.stats.documents, mb(r.stats.bytes), secs(r.plan_best), secs(r.plan_median),
+            r.plan_cpu.map_or("?".into(), secs), r.plan_median.as_secs_f64() * 1e6 / r.apps as f64,
         );
     }
-    println!("\nStages (median): load = find root + follow kustomizations + read and parse on all cores; rest = `Sources::scan` + planning the converted apps.\n");
-    println!("| apps | converted | load | `collect_apps` | rest | one-thread parse (MB/s) |");
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("\nSpeed-up: best against best, wall time. Documents include one kustomization.yaml per app.");
+
+    println!("\nWhere `plan::build` goes (medians; load = find the root, follow the kustomizations, read and parse the files on all cores; rest = `Sources::scan` and planning the converted apps):\n");
+    println!("| apps | converted | load | `collect_apps` | rest | one-thread parse of resources | of kustomizations |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} ({:.1}) |",
-            r.apps, r.planned, secs(r.load), secs(r.collect), secs(r.plan_median.saturating_sub(r.load + r.collect)),
-            secs(r.parse_1t), r.stats.bytes as f64 / 1e6 / r.parse_1t.as_secs_f64()
+            "| {} | {} | {} | {} | {} | {} ({:.1} MB/s) | {} |",
+            r.apps, r.converted, secs(r.load), secs(r.collect), secs(r.plan_median.saturating_sub(r.load + r.collect)),
+            secs(r.parse_resources), mb(r.stats.bytes) / r.parse_resources.as_secs_f64(), secs(r.parse_kustomizations)
         );
     }
 
-    // Scaling: time per app between consecutive sizes (1.0 = linear, 2.0 = quadratic on a doubling).
+    // Scaling: time per app between consecutive sizes (1.00 = linear).
     if rows.len() > 1 {
-        println!("\nScaling (time per app, larger size over smaller; 1.00 is linear):\n");
+        println!("\nScaling, time per app of the larger size over the smaller (1.00 is linear; a doubling that is quadratic gives 2.00):\n");
+        let per = |d: Duration, n: usize| d.as_secs_f64() / n as f64;
         for w in rows.windows(2) {
             let (a, b) = (&w[0], &w[1]);
-            let per = |d: Duration, n: usize| d.as_secs_f64() / n as f64;
-            let plan = per(b.plan_median, b.apps) / per(a.plan_median, a.apps);
-            let mut line = format!("- {} → {} apps: plan {:.0} µs → {:.0} µs per app ({plan:.2}×)", a.apps, b.apps, per(a.plan_median, a.apps) * 1e6, per(b.plan_median, b.apps) * 1e6);
-            if let (Some((ka, _)), Some((kb, _))) = (a.kustomize, b.kustomize) {
-                let _ = write!(line, "; kustomize {:.2} ms → {:.2} ms per app ({:.2}×)", per(ka, a.apps) * 1e3, per(kb, b.apps) * 1e3, per(kb, b.apps) / per(ka, a.apps));
+            let mut line = format!(
+                "- {} → {} apps: `plan::build` {:.0} → {:.0} µs per app ({:.2}×)",
+                a.apps, b.apps, per(a.plan_median, a.apps) * 1e6, per(b.plan_median, b.apps) * 1e6,
+                per(b.plan_median, b.apps) / per(a.plan_median, a.apps)
+            );
+            if let (Some(ca), Some(cb)) = (a.plan_cpu, b.plan_cpu) {
+                let _ = write!(line, ", CPU {:.2}×", per(cb, b.apps) / per(ca, a.apps));
+            }
+            if let (Some(ka), Some(kb)) = (&a.kustomize, &b.kustomize) {
+                let _ = write!(
+                    line, "; `kubectl kustomize` {:.1} → {:.1} ms per app ({:.2}×)",
+                    per(ka.median, a.apps) * 1e3, per(kb.median, b.apps) * 1e3, per(kb.median, b.apps) / per(ka.median, a.apps)
+                );
             }
             println!("{line}");
         }
