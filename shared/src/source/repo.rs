@@ -215,20 +215,21 @@ impl Loader {
 
     /// Resolve a `resources` entry of the kustomization at `k_rel` (in `dir`, line `at`),
     /// staying inside the root.
-    fn resolve(&self, dir: &Path, entry: &str, k_rel: &str, at: Option<usize>) -> Result<PathBuf> {
+    fn resolve(&self, dir: &Path, raw: &str, k_rel: &str, at: Option<usize>) -> Result<PathBuf> {
+        let entry = printable(raw);
         if entry.contains("://") || entry.starts_with("git@") || entry.contains("?ref=")
             || entry.starts_with("github.com/") || entry.starts_with("gitlab.com/")
         {
             return Err(Error::input(k_rel, at, format!(
                 "remote resource `{entry}` is not supported: vendor it into the repo or convert a folder without it")));
         }
-        if Path::new(entry).is_absolute() {
+        if Path::new(raw).is_absolute() {
             return Err(Error::input(k_rel, at, format!("resource `{entry}` is an absolute path: use a path relative to the kustomization")));
         }
         let outside = |how: &str| Error::input(k_rel, at, format!(
             "resource `{entry}` resolves outside the repository{how}: helmigrate only follows files inside {}",
             self.root.display()));
-        let joined = dir.join(entry);
+        let joined = dir.join(raw);
         // Checked before the path is touched: nothing outside the root is even looked at.
         if !lexically_inside(&self.root, &joined) {
             return Err(outside(""));
@@ -312,11 +313,11 @@ impl Loader {
             if real.is_dir() {
                 if self.stack.contains(&real) {
                     return Err(Error::input(&k_rel, at, format!(
-                        "kustomization cycle: {}: remove the entry `{entry}`", self.cycle(&real))));
+                        "kustomization cycle: {}: remove the entry `{}`", self.cycle(&real), printable(&entry))));
                 }
                 if kustomization_in(&self.root, &real)?.is_none() {
                     return Err(Error::input(&k_rel, at, format!(
-                        "resource `{entry}` is a folder with no kustomization.yaml: add one, or list its files instead")));
+                        "resource `{}` is a folder with no kustomization.yaml: add one, or list its files instead", printable(&entry))));
                 }
                 self.visit(&real, child_ns.clone())?;
             } else if self.seen_files.insert(rel.clone()) {
@@ -332,6 +333,11 @@ impl Loader {
         let chain: Vec<String> = self.stack.iter().map(PathBuf::as_path).chain([dir]).map(|d| self.shown(d)).collect();
         chain.join(" -> ")
     }
+}
+
+/// `s` with control characters escaped, so a message about it stays on one line.
+fn printable(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 fn lexically_inside(root: &Path, p: &Path) -> bool {
@@ -387,6 +393,12 @@ pub fn parse_objects(rel: &str, text: &str, kustomization: usize, ns: &Option<St
             return Err(Error::input(rel, at, format!("{kind} has no metadata.name")));
         };
         let own_ns = meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).map(str::to_string);
+        for (field, v) in [("name", Some(&name)), ("namespace", own_ns.as_ref())] {
+            if let Some(v) = v.filter(|v| !valid_name(v)) {
+                return Err(Error::input(rel, at, format!(
+                    "{kind} metadata.{field} {v:?} is not a valid Kubernetes name: it may not be empty, `.` or `..`, or hold `/`, `\\`, `%` or control characters")));
+            }
+        }
         let encrypted = is_sops(&value);
         sops |= encrypted;
         if encrypted || kind == "Secret" {
@@ -405,6 +417,13 @@ pub fn parse_objects(rel: &str, text: &str, kustomization: usize, ns: &Option<St
         });
     }
     Ok((objects, sops))
+}
+
+/// The API server's rule for names that are path segments (every object's name): not empty,
+/// not `.` or `..`, no `/` or `%`. Backslashes and control characters are refused too: names
+/// become file names in the plan, and no DNS-style name holds them.
+fn valid_name(name: &str) -> bool {
+    !matches!(name, "" | "." | "..") && !name.chars().any(|c| matches!(c, '/' | '\\' | '%') || c.is_control())
 }
 
 /// Keep an object's identity and nothing else.
@@ -540,6 +559,18 @@ mod tests {
         let d = doc("\"resources\": [a, b]\n");
         assert_eq!((key_line(&d, "resources"), item_line(&d, "resources", 0)), (Some(1), None));
         assert_eq!(key_line(&doc("resourcesX: 1\n"), "resources"), None);
+    }
+
+    #[test]
+    fn names_that_are_not_path_segments_are_refused() {
+        for bad in ["", ".", "..", "a/../../b", "a\\b", "50%", "a\nb"] {
+            let text = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {}\n", serde_json::to_string(bad).unwrap());
+            let e = parse_objects("f.yaml", &text, 0, &None).unwrap_err().to_string();
+            assert!(e.starts_with("failed to load f.yaml:1: ConfigMap metadata.name"), "{bad:?}: {e}");
+        }
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n  namespace: ../x\n";
+        assert!(parse_objects("f.yaml", text, 0, &None).unwrap_err().to_string().contains("metadata.namespace"));
+        assert!(parse_objects("f.yaml", "apiVersion: v1\nkind: ClusterRole\nmetadata:\n  name: system:a.b-C\n", 0, &None).is_ok());
     }
 
     #[test]

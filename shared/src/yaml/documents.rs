@@ -68,7 +68,8 @@ fn only_directives(text: &str) -> bool {
     any
 }
 
-/// Split a file into documents, keeping byte ranges and line numbers.
+/// Split a file into documents, keeping byte ranges and line numbers. The documents' cuts
+/// follow each other and cover the whole text.
 pub fn split_documents(text: &str) -> Vec<Document<'_>> {
     let mut docs = Vec::new();
     // The current document: where its text starts, where its cut starts, its first line.
@@ -96,7 +97,8 @@ pub fn split_documents(text: &str) -> Vec<Document<'_>> {
         offset = end;
         line_no += 1;
     }
-    if offset > start {
+    // A trailing separator makes an empty last document: the cuts cover the whole text.
+    if offset > start || offset > cut_start {
         docs.push(Document { text: &text[start..offset], line: start_line, cut: (cut_start, offset) });
     }
     docs
@@ -241,13 +243,14 @@ mod tests {
     fn splitting_keeps_every_byte() {
         for t in ["", "---", "a\n---\n---\nb", "...\n...\n", "--- x\n... \n--- y", "%Y\n%Z\n---\n---\n", "\n\r\n---\r"] {
             let d = split_documents(t);
-            // Cuts are ordered, inside the text, and each holds its document's text.
+            // Cuts follow each other, cover the text, and each ends with its document's text.
             let mut at = 0;
             for doc in &d {
-                assert!(doc.cut.0 >= at && doc.cut.0 <= doc.cut.1 && doc.cut.1 <= t.len(), "{t:?}: {d:?}");
+                assert!(doc.cut.0 == at && doc.cut.0 <= doc.cut.1, "{t:?}: {d:?}");
                 assert!(t[doc.cut.0..doc.cut.1].ends_with(doc.text), "{t:?}: {d:?}");
                 at = doc.cut.1;
             }
+            assert_eq!(at, t.len(), "{t:?}: {d:?}");
         }
     }
 }
