@@ -409,6 +409,22 @@ fn scalar_and_list_documents_are_refused() {
 }
 
 #[test]
+fn object_name_that_is_a_path_is_refused() {
+    // Names become file names (helmrelease-NAME.yaml when helmrelease.yaml is taken): a name
+    // with `../` must not make --write create files outside the repository.
+    let d = DEPLOYMENT.replacen("metadata:\n  name: ollama\n", "metadata:\n  name: x/../../../pwned\n", 1);
+    let taken = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: taken\n";
+    let k = kustomization(&["deployment.yaml", "service.yaml", "helmrelease.yaml"]);
+    let repo = app_repo(&[("app/deployment.yaml", &d), ("app/helmrelease.yaml", taken), ("app/kustomization.yaml", &k)]);
+    // Where app/helmrelease-x/../../../pwned.yaml lands.
+    let target = repo.path().parent().expect("parent").join("pwned.yaml");
+    let existed = target.exists();
+    let msg = refused(repo.path(), "app");
+    assert_has(&msg, &["failed to load app/deployment.yaml:1:", "metadata.name", "not a valid Kubernetes name"]);
+    assert!(existed || !target.exists(), "{} was written", target.display());
+}
+
+#[test]
 fn unknown_api_version_of_a_known_kind_is_not_a_workload() {
     let doc = DEPLOYMENT.replace("apiVersion: apps/v1\n", "apiVersion: apps/v2\n");
     let repo = app_repo(&[("app/deployment.yaml", &doc)]);
