@@ -40,6 +40,8 @@ pub enum KubectlCommand {
     Reconcile(cmd::reconcile::ReconcileArgs),
     /// Check that a migrated namespace runs as before (Flux Ready, pods, GPU, claims, routes, probes)
     Verify(cmd::verify::VerifyArgs),
+    /// Put back the raw manifests a `convert --write` replaced (from .helmigrate/ or git history)
+    Rollback(cmd::rollback::RollbackArgs),
 }
 
 #[derive(Parser, Debug)]
@@ -87,6 +89,7 @@ pub fn kubectl_main(args: impl IntoIterator<Item = OsString>) -> i32 {
             KubectlCommand::Convert(a) => cmd::convert::run(&cli.kube, &a),
             KubectlCommand::Reconcile(a) => cmd::reconcile::run(&cli.kube, &a),
             KubectlCommand::Verify(a) => cmd::verify::run(&cli.kube, &a),
+            KubectlCommand::Rollback(a) => cmd::rollback::run(&cli.kube, &a),
         }),
         Err(code) => code,
     }

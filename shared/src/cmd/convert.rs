@@ -122,6 +122,10 @@ pub fn run(kube: &KubeArgs, args: &ConvertArgs) -> Result<i32> {
         } else {
             apply::write(&plan.root, &plan.files)?;
         }
+        if let Some(path) = &args.path {
+            // What `rollback` needs to undo this write, saved after the files.
+            crate::cmd::rollback::save_record(&plan, path, args.commit)?;
+        }
         if args.output == Format::Text {
             let _ = writeln!(out, "{}", output::written_summary(&plan, args.commit));
         }

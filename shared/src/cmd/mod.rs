@@ -2,4 +2,5 @@
 
 pub mod convert;
 pub mod reconcile;
+pub mod rollback;
 pub mod verify;
