@@ -30,8 +30,10 @@ pub fn write(root: &Path, changes: &[FileChange]) -> Result<()> {
         let mut tmp = tempfile::Builder::new().prefix(".helmigrate-").tempfile_in(dir).map_err(werr)?;
         tmp.write_all(c.after.as_deref().unwrap_or_default().as_bytes()).map_err(werr)?;
         tmp.as_file().sync_all().map_err(werr)?;
-        if let Ok(meta) = std::fs::metadata(&p) {
-            let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
+        // Keep an existing file's mode; a new one gets the usual 0644 (temp files start at 0600).
+        let mode = std::fs::metadata(&p).ok().map(|m| m.permissions()).or_else(new_file_permissions);
+        if let Some(mode) = mode {
+            std::fs::set_permissions(tmp.path(), mode).map_err(werr)?;
         }
         staged.push((tmp, p, c.path.clone()));
     }
@@ -44,7 +46,19 @@ pub fn write(root: &Path, changes: &[FileChange]) -> Result<()> {
     Ok(())
 }
 
-fn git(root: &Path, args: &[&str]) -> Result<String> {
+#[cfg(unix)]
+fn new_file_permissions() -> Option<std::fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(std::fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn new_file_permissions() -> Option<std::fs::Permissions> {
+    None
+}
+
+/// Run `git -C root ARGS`; stdout, or the first line git printed on failure.
+pub(crate) fn git(root: &Path, args: &[&str]) -> Result<String> {
     let what = format!("run git {}", args.first().copied().unwrap_or_default());
     let out = Command::new("git").arg("-C").arg(root).args(args).output()
         .map_err(|e| Error::Git { what: what.clone(), msg: format!("{e} (is git installed?)") })?;

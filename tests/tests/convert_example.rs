@@ -196,3 +196,13 @@ fn flux_plugin_converts_too() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("kind: HelmRelease"));
 }
+
+#[cfg(unix)]
+#[test]
+fn created_files_get_ordinary_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = example_repo("home-infra");
+    assert_eq!(helmigrate(&["convert", APPS, "--write"], repo.path()).code, 0);
+    let mode = std::fs::metadata(repo.path().join("kubernetes/apps/base/ai/ollama/helmrelease.yaml")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644);
+}

@@ -9,13 +9,12 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::apply;
+use crate::apply::{self, git};
 use crate::cli::KubeArgs;
 use crate::error::{Error, Result};
 use crate::output;
@@ -176,16 +175,6 @@ struct Undo {
     files: Vec<RecordFile>,
 }
 
-fn git(root: &Path, args: &[&str]) -> Result<String> {
-    let what = format!("run git {}", args.first().copied().unwrap_or_default());
-    let out = Command::new("git").arg("-C").arg(root).args(args).output()
-        .map_err(|e| Error::Git { what: what.clone(), msg: format!("{e} (is git installed?)") })?;
-    if !out.status.success() {
-        let msg = String::from_utf8_lossy(&out.stderr).lines().find(|l| !l.trim().is_empty()).unwrap_or("failed").trim().to_string();
-        return Err(Error::Git { what, msg });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 /// `feat(<scope>): migrate <app> to helm chart` → (scope, app).
 fn helmigrate_subject(s: &str) -> Option<(String, String)> {
@@ -258,50 +247,28 @@ struct FluxKustomization {
 }
 
 fn flux_kustomizations(root: &Path) -> Vec<FluxKustomization> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<FluxKustomization>) {
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
-        let mut entries: Vec<_> = rd.flatten().collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let name = e.file_name().to_string_lossy().to_string();
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_symlink() || name.starts_with('.') {
+    let mut out = Vec::new();
+    for rel in crate::source::repo::yaml_files(root) {
+        let Ok(text) = std::fs::read_to_string(root.join(&rel)) else { continue };
+        if !text.contains("kustomize.toolkit.fluxcd.io") {
+            continue;
+        }
+        for v in split_objects_lenient(&rel, &text).unwrap_or_default() {
+            let api = v.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+            if v.get("kind").and_then(Value::as_str) != Some("Kustomization") || !api.starts_with("kustomize.toolkit.fluxcd.io/") {
                 continue;
             }
-            let p = e.path();
-            if ft.is_dir() {
-                if !["target", "node_modules", "vendor"].contains(&name.as_str()) {
-                    walk(root, &p, out);
-                }
-                continue;
-            }
-            if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
-                continue;
-            }
-            let Ok(text) = std::fs::read_to_string(&p) else { continue };
-            if !text.contains("kustomize.toolkit.fluxcd.io") {
-                continue;
-            }
-            let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
-            for v in split_objects_lenient(&rel, &text).unwrap_or_default() {
-                let api = v.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-                if v.get("kind").and_then(Value::as_str) != Some("Kustomization") || !api.starts_with("kustomize.toolkit.fluxcd.io/") {
-                    continue;
-                }
-                let s = |ptr: &str| v.pointer(ptr).and_then(Value::as_str).map(str::to_string);
-                let path = s("/spec/path").unwrap_or_default();
-                let path = path.trim_start_matches("./").trim_end_matches('/');
-                out.push(FluxKustomization {
-                    name: s("/metadata/name").unwrap_or_default(),
-                    namespace: s("/metadata/namespace").unwrap_or_else(|| "flux-system".into()),
-                    path: if path.is_empty() { ".".into() } else { path.to_string() },
-                    prune: v.pointer("/spec/prune").and_then(Value::as_bool).unwrap_or(false),
-                });
-            }
+            let s = |ptr: &str| v.pointer(ptr).and_then(Value::as_str).map(str::to_string);
+            let path = s("/spec/path").unwrap_or_default();
+            let path = path.trim_start_matches("./").trim_end_matches('/');
+            out.push(FluxKustomization {
+                name: s("/metadata/name").unwrap_or_default(),
+                namespace: s("/metadata/namespace").unwrap_or_else(|| "flux-system".into()),
+                path: if path.is_empty() { ".".into() } else { path.to_string() },
+                prune: v.pointer("/spec/prune").and_then(Value::as_bool).unwrap_or(false),
+            });
         }
     }
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
     out
 }
 

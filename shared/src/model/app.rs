@@ -94,6 +94,22 @@ pub fn image_policies(doc_text: &str) -> Vec<(String, String)> {
 
 /// Group the tree's objects into apps: one per Deployment/StatefulSet.
 pub fn collect_apps(tree: &Tree) -> Result<Vec<App>> {
+    // Services and routes are read once; each workload then only compares selectors.
+    let all_services: Vec<(Option<&str>, Service)> = tree.objects.iter().enumerate()
+        .filter(|(_, s)| s.kind == "Service")
+        .map(|(j, s)| (s.namespace.as_deref(), service_from(&s.value, &s.name, s.origin(), j)))
+        .collect();
+    let all_routes: Vec<(Option<&str>, Route)> = tree.objects.iter()
+        .filter(|r| r.kind == "HTTPRoute" && r.api_version.starts_with("gateway.networking.k8s.io/"))
+        .map(|r| {
+            let backends = r.value.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten()
+                .flat_map(|rule| rule.get("backendRefs").and_then(Value::as_array).into_iter().flatten())
+                .filter(|b| b.get("kind").and_then(Value::as_str).unwrap_or("Service") == "Service")
+                .filter_map(|b| Some((b.get("name")?.as_str()?.to_string(), b.get("port").and_then(Value::as_i64))))
+                .collect();
+            (r.namespace.as_deref(), Route { name: r.name.clone(), origin: r.origin(), backends })
+        })
+        .collect();
     let mut apps = Vec::new();
     for (i, o) in tree.objects.iter().enumerate() {
         if o.api_version != "apps/v1" {
@@ -114,22 +130,14 @@ pub fn collect_apps(tree: &Tree) -> Result<Vec<App>> {
                 }
             }
         }
-        let services: Vec<Service> = tree.objects.iter().enumerate()
-            .filter(|(_, s)| s.kind == "Service" && s.namespace == o.namespace)
-            .map(|(j, s)| service_from(&s.value, &s.name, s.origin(), j))
-            .filter(|s| !s.selector.is_empty() && s.selector.iter().all(|(k, v)| workload.pod_labels.get(k) == Some(v)))
+        let services: Vec<Service> = all_services.iter()
+            .filter(|(ns, s)| *ns == o.namespace.as_deref() && !s.selector.is_empty()
+                && s.selector.iter().all(|(k, v)| workload.pod_labels.get(k) == Some(v)))
+            .map(|(_, s)| s.clone())
             .collect();
-        let routes = tree.objects.iter()
-            .filter(|r| r.kind == "HTTPRoute" && r.api_version.starts_with("gateway.networking.k8s.io/") && r.namespace == o.namespace)
-            .filter_map(|r| {
-                let backends: Vec<(String, Option<i64>)> = r.value.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten()
-                    .flat_map(|rule| rule.get("backendRefs").and_then(Value::as_array).cloned().unwrap_or_default())
-                    .filter(|b| b.get("kind").and_then(Value::as_str).unwrap_or("Service") == "Service")
-                    .filter_map(|b| Some((b.get("name")?.as_str()?.to_string(), b.get("port").and_then(Value::as_i64))))
-                    .collect();
-                backends.iter().any(|(n, _)| services.iter().any(|s| &s.name == n))
-                    .then(|| Route { name: r.name.clone(), origin: r.origin(), backends })
-            })
+        let routes = all_routes.iter()
+            .filter(|(ns, r)| *ns == o.namespace.as_deref() && r.backends.iter().any(|(n, _)| services.iter().any(|s| &s.name == n)))
+            .map(|(_, r)| r.clone())
             .collect();
         let mut secrets: Vec<String> = Vec::new();
         for c in workload.containers.iter().chain(&workload.init_containers) {

@@ -34,29 +34,6 @@ fn same_url(a: &str, b: &str) -> bool {
     a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
-const SKIP_DIRS: [&str; 3] = ["target", "node_modules", "vendor"];
-
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let mut entries: Vec<_> = rd.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let name = e.file_name().to_string_lossy().to_string();
-        let Ok(ft) = e.file_type() else { continue };
-        if ft.is_symlink() || name.starts_with('.') {
-            continue;
-        }
-        let p = e.path();
-        if ft.is_dir() {
-            if !SKIP_DIRS.contains(&name.as_str()) {
-                walk(root, &p, out);
-            }
-        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
-            out.push(p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/"));
-        }
-    }
-}
-
 impl Source {
     /// The HelmRepository document for this source.
     pub fn document(&self) -> String {
@@ -77,8 +54,7 @@ impl Source {
 impl Sources {
     /// Scan every YAML file of the repo that mentions HelmRepository.
     pub fn scan(root: &Path) -> Result<Sources> {
-        let mut files = Vec::new();
-        walk(root, root, &mut files);
+        let files = crate::source::repo::yaml_files(root);
         let mut s = Sources::default();
         let mut counts: Vec<(String, usize)> = Vec::new();
         for rel in files {

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::model::{Container, EnvSource, Workload};
+use crate::model::{Container, EnvSource, VolumeSource, Workload};
 use crate::plan::{Level, Mapper};
 
 /// Take the container this profile deploys out of the workload.
@@ -179,5 +179,39 @@ pub fn init_containers(m: &mut Mapper, w: &mut Workload, path: &str) {
     for ic in std::mem::take(&mut w.init_containers) {
         m.values.push(path, ic.to_k8s());
         m.record(format!("initContainer {}", ic.name), ic.image.reference(), path, "");
+    }
+}
+
+/// The app's data volume onto the chart's persistence block (`prefix.enabled/existingClaim/subPath`):
+/// an existing claim is reused, a StatefulSet's template claim too, an emptyDir stays ephemeral;
+/// anything else blocks the plan. `what` names the volume in messages ("models", "data").
+pub fn data_volume(m: &mut Mapper, w: &mut Workload, mount: crate::model::Mount, prefix: &str, what: &str) {
+    let volume = w.volumes.iter().position(|v| v.name == mount.volume).map(|i| w.volumes.remove(i));
+    let field = format!("volume {}", mount.volume);
+    match volume.map(|v| v.source) {
+        Some(VolumeSource::Claim { claim, .. }) => {
+            m.map_why(field.clone(), &format!("{prefix}.enabled"), true, "reuse the existing claim: no new empty PVC");
+            m.map(field, &format!("{prefix}.existingClaim"), claim);
+        }
+        Some(VolumeSource::ClaimTemplate { template, .. }) => {
+            let field = format!("volumeClaimTemplate {template}");
+            m.map_why(field.clone(), &format!("{prefix}.enabled"), true, "reuse the claim the StatefulSet created");
+            m.map_why(field, &format!("{prefix}.existingClaim"), format!("{template}-{}-0", w.name),
+                "created by the StatefulSet controller, not in Git: Flux will not prune it");
+        }
+        Some(VolumeSource::EmptyDir { .. }) => {
+            m.map_why(field, &format!("{prefix}.enabled"), false, format!("the old {what} volume was an emptyDir; so is the chart's without persistence"));
+        }
+        other => {
+            let shown = other.map(|s| format!("{s:?}")).unwrap_or_else(|| "missing volume".into());
+            m.drop(field, shown, format!("the chart mounts only a PVC or an emptyDir at the {what} path"));
+            m.warn(Level::Blocking, format!("{}: the {what} volume {} is neither a PVC nor an emptyDir; create a PVC for it first", w.name, mount.volume));
+        }
+    }
+    if let Some(sp) = mount.sub_path {
+        m.map(format!("volumeMount {} subPath", mount.path), &format!("{prefix}.subPath"), sp);
+    }
+    if mount.read_only {
+        m.drop(format!("volumeMount {} readOnly", mount.path), "true", format!("the chart mounts the {what} volume read-write"));
     }
 }

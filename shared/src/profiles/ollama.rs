@@ -123,37 +123,10 @@ impl Profile for Ollama {
         });
         if let Some(i) = data {
             let mount = c.mounts.remove(i);
-            let vi = w.volumes.iter().position(|v| v.name == mount.volume);
-            let volume = vi.map(|vi| w.volumes.remove(vi));
             if mount.path != DATA_PATH {
                 m.map(format!("volumeMount {}", mount.path), "ollama.mountPath", mount.path.clone());
             }
-            match volume.map(|v| v.source) {
-                Some(VolumeSource::Claim { claim, .. }) => {
-                    m.map_why(format!("volume {}", mount.volume), "persistentVolume.enabled", true, "reuse the existing claim: no new empty PVC");
-                    m.map(format!("volume {}", mount.volume), "persistentVolume.existingClaim", claim);
-                }
-                Some(VolumeSource::ClaimTemplate { template, .. }) => {
-                    let claim = format!("{template}-{}-0", w.name);
-                    m.map_why(format!("volumeClaimTemplate {template}"), "persistentVolume.enabled", true, "reuse the claim the StatefulSet created");
-                    m.map_why(format!("volumeClaimTemplate {template}"), "persistentVolume.existingClaim", claim.clone(),
-                        "created by the StatefulSet controller, not in Git: Flux will not prune it");
-                }
-                Some(VolumeSource::EmptyDir { .. }) => {
-                    m.map_why(format!("volume {}", mount.volume), "persistentVolume.enabled", false, "the chart uses an emptyDir when persistence is off");
-                }
-                other => {
-                    let shown = other.map(|s| format!("{s:?}")).unwrap_or_else(|| "missing volume".into());
-                    m.drop(format!("volume {}", mount.volume), shown, "the chart mounts only a PVC or an emptyDir at the models path");
-                    m.warn(Level::Blocking, format!("{}: the models volume {} is neither a PVC nor an emptyDir; create a PVC for it first", w.name, mount.volume));
-                }
-            }
-            if let Some(sp) = mount.sub_path {
-                m.map(format!("volumeMount {} subPath", mount.path), "persistentVolume.subPath", sp);
-            }
-            if mount.read_only {
-                m.drop(format!("volumeMount {} readOnly", mount.path), "true", "the chart mounts the models volume read-write");
-            }
+            common::data_volume(m, w, mount, "persistentVolume", "models");
         } else {
             m.chart_default("persistentVolume.enabled", "false", "no models volume in the old workload: the chart uses an emptyDir");
         }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::common::{self, literal, truthy};
 use super::{Chart, Profile};
-use crate::model::{App, Env, EnvSource, Image, VolumeSource, WorkloadKind};
+use crate::model::{App, Env, EnvSource, Image, WorkloadKind};
 use crate::plan::{Level, Mapper, Values};
 
 pub struct OpenWebui;
@@ -104,29 +104,7 @@ impl Profile for OpenWebui {
         match c.mounts.iter().position(|mt| mt.path == DATA_PATH) {
             Some(i) => {
                 let mount = c.mounts.remove(i);
-                let volume = w.volumes.iter().position(|v| v.name == mount.volume).map(|vi| w.volumes.remove(vi));
-                match volume.map(|v| v.source) {
-                    Some(VolumeSource::Claim { claim, .. }) => {
-                        m.map_why(format!("volume {}", mount.volume), "persistence.enabled", true, "reuse the existing claim: no new empty PVC");
-                        m.map(format!("volume {}", mount.volume), "persistence.existingClaim", claim);
-                    }
-                    Some(VolumeSource::ClaimTemplate { template, .. }) => {
-                        m.map_why(format!("volumeClaimTemplate {template}"), "persistence.enabled", true, "reuse the claim the StatefulSet created");
-                        m.map_why(format!("volumeClaimTemplate {template}"), "persistence.existingClaim", format!("{template}-{}-0", w.name),
-                            "created by the StatefulSet controller, not in Git: Flux will not prune it");
-                    }
-                    Some(VolumeSource::EmptyDir { .. }) => {
-                        m.map_why(format!("volume {}", mount.volume), "persistence.enabled", false, "the old data volume was an emptyDir");
-                    }
-                    other => {
-                        let shown = other.map(|s| format!("{s:?}")).unwrap_or_else(|| "missing volume".into());
-                        m.drop(format!("volume {}", mount.volume), shown, "the chart mounts only a PVC or an emptyDir at the data path");
-                        m.warn(Level::Blocking, format!("{}: the data volume {} is neither a PVC nor an emptyDir; create a PVC for it first", w.name, mount.volume));
-                    }
-                }
-                if let Some(sp) = mount.sub_path {
-                    m.map(format!("volumeMount {DATA_PATH} subPath"), "persistence.subPath", sp);
-                }
+                common::data_volume(m, w, mount, "persistence", "data");
             }
             None => m.defaulted("persistence.enabled", false, format!("the old workload kept nothing at {DATA_PATH}; the chart would create a new PVC")),
         }
