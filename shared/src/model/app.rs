@@ -99,6 +99,13 @@ pub fn collect_apps(tree: &Tree) -> Result<Vec<App>> {
         .filter(|(_, s)| s.kind == "Service")
         .map(|(j, s)| (s.namespace.as_deref(), service_from(&s.value, &s.name, s.origin(), j)))
         .collect();
+    // A Service selects a pod only if the pod has its first selector pair: index by that pair.
+    let mut by_first_pair: std::collections::HashMap<(&str, String), Vec<usize>> = std::collections::HashMap::new();
+    for (i, (_, svc)) in all_services.iter().enumerate() {
+        if let Some((k, v)) = svc.selector.iter().next() {
+            by_first_pair.entry((k.as_str(), v.to_string())).or_default().push(i);
+        }
+    }
     let all_routes: Vec<(Option<&str>, Route)> = tree.objects.iter()
         .filter(|r| r.kind == "HTTPRoute" && r.api_version.starts_with("gateway.networking.k8s.io/"))
         .map(|r| {
@@ -130,9 +137,16 @@ pub fn collect_apps(tree: &Tree) -> Result<Vec<App>> {
                 }
             }
         }
-        let services: Vec<Service> = all_services.iter()
-            .filter(|(ns, s)| *ns == o.namespace.as_deref() && !s.selector.is_empty()
-                && s.selector.iter().all(|(k, v)| workload.pod_labels.get(k) == Some(v)))
+        let mut candidates: Vec<usize> = workload.pod_labels.iter()
+            .filter_map(|(k, v)| by_first_pair.get(&(k.as_str(), v.to_string())))
+            .flatten()
+            .copied()
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let services: Vec<Service> = candidates.into_iter()
+            .map(|i| &all_services[i])
+            .filter(|(ns, s)| *ns == o.namespace.as_deref() && s.selector.iter().all(|(k, v)| workload.pod_labels.get(k) == Some(v)))
             .map(|(_, s)| s.clone())
             .collect();
         let routes = all_routes.iter()
