@@ -10,6 +10,14 @@ use crate::plan::{Action, AppPlan, FileChange, Plan};
 
 /// Write `changes` under `root`.
 pub fn write(root: &Path, changes: &[FileChange]) -> Result<()> {
+    // Defence in depth: every path must stay below `root` (the loader already refuses names
+    // that could make one escape).
+    for c in changes {
+        let p = Path::new(&c.path);
+        if c.path.is_empty() || p.is_absolute() || p.components().any(|x| !matches!(x, std::path::Component::Normal(_))) {
+            return Err(Error::input(&c.path, None, "is not a plain path inside the repository: nothing was written"));
+        }
+    }
     for c in changes {
         let p = root.join(&c.path);
         let now = match std::fs::read(&p) {

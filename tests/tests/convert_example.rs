@@ -206,3 +206,25 @@ fn created_files_get_ordinary_permissions() {
     let mode = std::fs::metadata(repo.path().join("kubernetes/apps/base/ai/ollama/helmrelease.yaml")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o644);
 }
+
+#[test]
+fn a_broken_file_outside_the_converted_tree_is_reported_not_fatal() {
+    let repo = example_repo("home-infra");
+    std::fs::write(repo.path().join("clusters/home/broken.yaml"), "kind: HelmRepository\nspec: [unclosed\n").unwrap();
+    let r = helmigrate(&["convert", APPS, "-o", "json"], repo.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(plan["warnings"].to_string().contains("clusters/home/broken.yaml:2"), "{}", plan["warnings"]);
+}
+
+#[test]
+fn a_crlf_sources_file_gets_crlf_documents_appended() {
+    let repo = example_repo("home-infra");
+    let sources = repo.path().join("kubernetes/infrastructure/controllers/helm-repositories.yaml");
+    let crlf = std::fs::read_to_string(&sources).unwrap().replace('\n', "\r\n");
+    std::fs::write(&sources, &crlf).unwrap();
+    assert_eq!(helmigrate(&["convert", APPS, "--write"], repo.path()).code, 0);
+    let after = std::fs::read_to_string(&sources).unwrap();
+    assert!(after.starts_with(&crlf));
+    assert!(!after.replace("\r\n", "").contains('\n'), "no bare LF after the append");
+}

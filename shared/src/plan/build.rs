@@ -120,7 +120,11 @@ pub fn plan_live(tree: &Tree, opts: &Options, sources: Sources) -> Result<Plan> 
 
 fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Option<&mut FileSet>) -> Result<Plan> {
     let apps = collect_apps(tree)?;
+    let unreadable_sources = std::mem::take(&mut sources.unreadable);
     let mut plan = Plan { root: tree.root.clone(), cluster: None, apps: Vec::new(), skipped: Vec::new(), migrated: Vec::new(), warnings: Vec::new(), files: Vec::new() };
+    for e in unreadable_sources {
+        plan.warnings.push(Warning { level: Level::Warning, message: format!("skipped while looking for HelmRepositories: {e}") });
+    }
     let releases: Vec<&source::Object> = tree.objects.iter().filter(|o| o.kind == "HelmRelease").collect();
     plan.migrated = releases.iter().map(|o| format!("{}/{}", o.namespace.as_deref().unwrap_or("-"), o.name)).collect();
 

@@ -28,6 +28,9 @@ pub struct Sources {
     pub interval: Option<String>,
     /// Namespace for new HelmRepositories when there is no file to follow.
     pub default_namespace: Option<String>,
+    /// Files that mention HelmRepository but could not be read (reported, not fatal: they are
+    /// outside the tree being converted).
+    pub unreadable: Vec<String>,
 }
 
 fn same_url(a: &str, b: &str) -> bool {
@@ -58,12 +61,19 @@ impl Sources {
         let mut s = Sources::default();
         let mut counts: Vec<(String, usize)> = Vec::new();
         for rel in files {
-            let text = read_text(&root.join(&rel), &rel)?;
+            let Ok(text) = read_text(&root.join(&rel), &rel) else { continue };
             if !text.contains("HelmRepository") {
                 continue;
             }
+            let docs = match split_objects_lenient(&rel, &text) {
+                Ok(docs) => docs,
+                Err(e) => {
+                    s.unreadable.push(e.to_string());
+                    continue;
+                }
+            };
             let mut n = 0;
-            for v in split_objects_lenient(&rel, &text)? {
+            for v in docs {
                 if v.get("kind").and_then(Value::as_str) != Some("HelmRepository") {
                     continue;
                 }
@@ -109,10 +119,11 @@ impl Sources {
         self.known.push(source.clone());
         let Some(files) = files else { return Ok((source, None)) };
         let mut current = files.get(&file)?.unwrap_or_default();
+        let eol = if current.contains("\r\n") { "\r\n" } else { "\n" };
         if !current.is_empty() && !current.ends_with('\n') {
-            current.push('\n');
+            current.push_str(eol);
         }
-        current.push_str(&source.document());
+        current.push_str(&source.document().replace('\n', eol));
         files.set(&file, Some(current))?;
         Ok((source, Some(file)))
     }
