@@ -43,13 +43,17 @@ pub struct FileSet<'t> {
     root: PathBuf,
     /// path → (original, current)
     state: BTreeMap<String, (Option<String>, Option<String>)>,
+    /// Every `set`, in order: (path, content it replaced). `snapshot` is a position in it.
+    journal: Vec<(String, Option<String>)>,
 }
 
-pub type Snapshot = BTreeMap<String, Option<String>>;
+/// A point in the FileSet's history (cheap: a journal position).
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot(usize);
 
 impl<'t> FileSet<'t> {
     pub fn new(tree: &'t Tree) -> Self {
-        FileSet { tree, root: tree.root.clone(), state: BTreeMap::new() }
+        FileSet { tree, root: tree.root.clone(), state: BTreeMap::new(), journal: Vec::new() }
     }
 
     fn load(&mut self, rel: &str) -> Result<()> {
@@ -73,22 +77,22 @@ impl<'t> FileSet<'t> {
 
     pub fn set(&mut self, rel: &str, content: Option<String>) -> Result<()> {
         self.load(rel)?;
-        self.state.get_mut(rel).expect("loaded above").1 = content;
+        let previous = std::mem::replace(&mut self.state.get_mut(rel).expect("loaded above").1, content);
+        self.journal.push((rel.to_string(), previous));
         Ok(())
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        self.state.iter().map(|(k, (_, cur))| (k.clone(), cur.clone())).collect()
+        Snapshot(self.journal.len())
     }
 
     /// Changes made since `snap` was taken.
     pub fn changes_since(&self, snap: &Snapshot) -> Vec<FileChange> {
-        self.state.iter()
-            .filter_map(|(path, (orig, cur))| {
-                let before = snap.get(path).cloned().unwrap_or_else(|| orig.clone());
-                FileChange::new(path, before, cur.clone())
-            })
-            .collect()
+        let mut before: BTreeMap<&str, &Option<String>> = BTreeMap::new();
+        for (path, previous) in &self.journal[snap.0..] {
+            before.entry(path.as_str()).or_insert(previous);
+        }
+        before.into_iter().filter_map(|(path, b)| FileChange::new(path, b.clone(), self.state[path].1.clone())).collect()
     }
 
     /// All changes against the files as they are on disk.
