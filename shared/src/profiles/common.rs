@@ -156,8 +156,17 @@ pub fn literal(source: &EnvSource) -> Option<&str> {
     }
 }
 
-/// Service type/annotations/labels/nodePort, shared by charts with a flat `service` block.
-pub fn service_extras(m: &mut Mapper, svc: &crate::model::Service, prefix: &str) {
+/// Port (when not the chart's `default_port`), type, annotations, labels and nodePort of the
+/// old Service, for charts with a flat `service` block.
+pub fn service_extras(m: &mut Mapper, svc: &crate::model::Service, prefix: &str, default_port: i64) {
+    if let Some(p) = svc.ports.first() {
+        let field = format!("service {} port", svc.name);
+        if p.port != default_port {
+            m.map(field, &format!("{prefix}.port"), p.port);
+        } else {
+            m.record(field, p.port.to_string(), &format!("{prefix}.port"), "chart default");
+        }
+    }
     if let Some(t) = &svc.service_type {
         m.map(format!("service {} type", svc.name), &format!("{prefix}.type"), t.clone());
     }

@@ -149,14 +149,7 @@ impl Profile for Ollama {
             if svc.name != name {
                 m.map_why(format!("service {}", svc.name), "fullnameOverride", svc.name.clone(), "keeps the Service name that clients use");
             }
-            if let Some(p) = svc.ports.first() {
-                if p.port != PORT {
-                    m.map(format!("service {} port", svc.name), "service.port", p.port);
-                } else {
-                    m.record(format!("service {} port", svc.name), p.port.to_string(), "service.port", "chart default");
-                }
-            }
-            common::service_extras(m, &svc, "service");
+            common::service_extras(m, &svc, "service", PORT);
         }
         m.defaulted("tests.enabled", false, "no helm test pod: Flux does not run Helm tests by default");
         m.leftover_container(&c, "ollama");

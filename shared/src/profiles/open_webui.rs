@@ -127,14 +127,7 @@ impl Profile for OpenWebui {
                 m.map_why(format!("service {}", svc.name), "nameOverride", svc.name.clone(),
                     "keeps the Service name that routes use (it also names the workload and PVC)");
             }
-            if let Some(p) = svc.ports.first() {
-                if p.port != SERVICE_PORT {
-                    m.map(format!("service {} port", svc.name), "service.port", p.port);
-                } else {
-                    m.record(format!("service {} port", svc.name), p.port.to_string(), "service.port", "chart default");
-                }
-            }
-            common::service_extras(m, &svc, "service");
+            common::service_extras(m, &svc, "service", SERVICE_PORT);
         }
         m.leftover_container(&c, NAME);
     }
