@@ -80,6 +80,11 @@ pub(crate) fn git(root: &Path, args: &[&str]) -> Result<String> {
 /// The conventional commit message for one app.
 pub fn commit_message(app: &AppPlan) -> String {
     let scope = app.namespace.clone().unwrap_or_else(|| "apps".into());
+    if app.step == "prepare" {
+        let marked: Vec<String> = app.changes.iter().map(|c| c.path.clone()).collect();
+        return format!("chore({scope}): prepare {} for the hand-over to its helm chart\n\nMarks the objects chart {} {} takes over (Helm ownership; Flux prune disabled), so the move keeps them.\nFiles: {}.\n",
+            app.name, app.chart.name, app.chart.version, marked.join(", "));
+    }
     let mut msg = format!("feat({scope}): migrate {} to helm chart\n\n", app.name);
     msg.push_str(&format!("Chart: {} {} from {} (HelmRepository {}).\n", app.chart.name, app.chart.version, app.chart.repository, app.source));
     msg.push_str(&format!("Replaces the raw {} at {} with HelmRelease {}.\n", app.workload, app.origin.file, app.helmrelease));

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::{Cluster, defaults};
 use crate::error::Result;
 use crate::plan::{Source, Sources};
+use crate::source::flux::FluxKustomization;
 use crate::source::{Object, Tree};
 
 /// (API path prefix, kind, plural, optional: a missing API is not an error)
@@ -30,6 +31,54 @@ pub(crate) async fn get_list(cluster: &Cluster, path: &str) -> std::result::Resu
         },
         _ => Vec::new(),
     })
+}
+
+async fn get_one(cluster: &Cluster, path: String) -> Option<Value> {
+    let req = http::Request::get(path).body(Vec::new()).ok()?;
+    cluster.client.request::<Value>(req).await.ok()
+}
+
+/// What the hand-over plan needs beyond the namespace: the Flux Kustomizations that applied the
+/// workloads (kustomize-controller labels each object with its name), to read `prune`, and the
+/// PersistentVolumes behind the claims, to read their reclaim policy. Best effort: a role that
+/// cannot read them still converts, and the plan then says it found no Kustomization.
+async fn hand_over_context(cluster: &Cluster, tree: &mut Tree) {
+    let label = |o: &Object, k: &str| o.value.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str).map(str::to_string);
+    let mut applied_by: Vec<(String, String)> = tree.objects.iter()
+        .filter(|o| o.kind == "Deployment" || o.kind == "StatefulSet")
+        .filter_map(|o| Some((label(o, "kustomize.toolkit.fluxcd.io/namespace")?, label(o, "kustomize.toolkit.fluxcd.io/name")?)))
+        .collect();
+    applied_by.sort();
+    applied_by.dedup();
+    let volumes: Vec<String> = tree.objects.iter().filter(|o| o.kind == "PersistentVolumeClaim")
+        .filter_map(|o| o.value.pointer("/spec/volumeName").and_then(Value::as_str).map(str::to_string)).collect();
+    let ks = futures::future::join_all(applied_by.iter().map(|(ns, name)|
+        get_one(cluster, format!("/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/{ns}/kustomizations/{name}"))));
+    // A few volumes: one GET each; many: one list of them all (same cost as one GET per 100).
+    let pvs = async {
+        if volumes.len() <= 20 {
+            futures::future::join_all(volumes.iter().map(|v| get_one(cluster, format!("/api/v1/persistentvolumes/{v}")))).await.into_iter().flatten().collect()
+        } else {
+            get_list(cluster, "/api/v1/persistentvolumes").await.unwrap_or_default().into_iter()
+                .filter(|pv| pv.pointer("/metadata/name").and_then(Value::as_str).is_some_and(|n| volumes.iter().any(|v| v == n))).collect::<Vec<Value>>()
+        }
+    };
+    let (ks, pvs) = tokio::join!(ks, pvs);
+    tree.flux = ks.into_iter().flatten().filter_map(|k| FluxKustomization::from_value(&k, "cluster")).collect();
+    for pv in pvs {
+        let name = pv.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        tree.objects.push(Object {
+            file: format!("persistentvolume/{name}"),
+            doc: 0,
+            line: 0,
+            api_version: "v1".into(),
+            kind: "PersistentVolume".into(),
+            namespace: None,
+            name,
+            kustomization: usize::MAX,
+            value: defaults::strip("PersistentVolume", pv),
+        });
+    }
 }
 
 fn api_version(prefix: &str) -> String {
@@ -97,6 +146,7 @@ pub async fn load(cluster: &Cluster) -> Result<(Tree, Sources)> {
             });
         }
     }
+    hand_over_context(cluster, &mut tree).await;
     let mut sources = Sources { default_namespace: Some("flux-system".into()), ..Default::default() };
     // Existing HelmRepositories are reused when readable; a namespaced role may not see them.
     for r in repos.unwrap_or_default() {

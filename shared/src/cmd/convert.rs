@@ -37,6 +37,10 @@ pub struct ConvertArgs {
     /// With --commit: allow a working tree with uncommitted changes
     #[arg(long, requires = "commit")]
     pub allow_dirty: bool,
+    /// Step 1 of the hand-over: only mark the objects the chart takes over (Helm ownership, Flux
+    /// prune disabled); push and reconcile that, then convert --write moves the app
+    #[arg(long)]
+    pub prepare: bool,
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
@@ -69,7 +73,7 @@ impl ConvertArgs {
                 .ok_or_else(|| Error::usage("parse --chart-version", format!("`{cv}` is not CHART=VERSION")))?;
             chart_versions.insert(chart.to_string(), version.to_string());
         }
-        Ok(Options { overrides, chart_versions })
+        Ok(Options { overrides, chart_versions, prepare: self.prepare })
     }
 }
 

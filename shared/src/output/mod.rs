@@ -54,6 +54,7 @@ pub fn text(plan: &Plan) -> String {
         for w in &app.warnings {
             out.push_str(&warning_line(w));
         }
+        out.push_str(&handover(&app.handover));
         out.push('\n');
     }
     for w in &plan.warnings {
@@ -80,6 +81,15 @@ pub fn text(plan: &Plan) -> String {
         out.push_str(&format!("\n{} app(s) to convert, {} skipped; {} file(s) to change\n", plan.apps.len(), plan.skipped.len(), plan.files.len()));
     }
     out
+}
+
+fn handover(h: &crate::plan::handover::Handover) -> String {
+    let by = if h.kustomizations.is_empty() { "no Flux Kustomization in the repo applies this folder".to_string() } else { format!("applied by Kustomization {}", h.kustomizations.join(", ")) };
+    let mut s = format!("  hand-over ({by}):\n");
+    for step in &h.steps {
+        s.push_str(&format!("    - {step}\n"));
+    }
+    s
 }
 
 fn app_title(app: &AppPlan) -> String {

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::files::{FileChange, FileSet};
+use super::handover::{self, Handover};
 use super::kustomization::edit_resources;
 use super::ledger::{Entry, Level, Status, Warning};
 use super::mapper::Mapper;
@@ -22,6 +23,8 @@ pub struct Options {
     pub overrides: Overrides,
     /// chart name → version to pin instead of the profile's.
     pub chart_versions: BTreeMap<String, String>,
+    /// Step 1 of the hand-over only: mark what the chart takes over, move nothing.
+    pub prepare: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +52,9 @@ pub struct AppPlan {
     pub values_from: Vec<Value>,
     pub ledger: Vec<Entry>,
     pub warnings: Vec<Warning>,
+    pub handover: Handover,
+    /// `prepare` (step 1 of the hand-over: marks only) or `move`.
+    pub step: &'static str,
     pub helmrelease: String,
     /// Files of the app that stay (routes, secrets, claims).
     pub kept: Vec<String>,
@@ -100,7 +106,8 @@ impl Plan {
 /// Plan the conversion of the tree at `path`.
 pub fn build(path: &Path, opts: &Options) -> Result<Plan> {
     let root = source::repo::find_root(path)?;
-    let tree = source::load(&root, path)?;
+    let mut tree = source::load(&root, path)?;
+    tree.flux = source::flux::kustomizations(&root);
     plan_tree(&tree, opts)
 }
 
@@ -186,6 +193,7 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
     let old_services = app.services.clone();
     let routes = app.routes.clone();
     let expected = expectations(&app);
+    let before = app.clone();
 
     let mut m = Mapper::default();
     profile.map(&release, &mut app, &mut m);
@@ -235,10 +243,16 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
         m.warn(Level::Warning, format!("{name} has more than one Service ({}); only the first is replaced by the chart's, the others are kept", extra.join(", ")));
     }
 
+    // Objects that Flux would prune and the chart takes over under the same name.
+    let (handover, handover_warnings) = handover::plan(tree, &before, &release, &profile.workload(&release, &values_view), &svc_name, opts.prepare);
+    m.warnings.extend(handover_warnings);
+
     // Where things go: the folder of the kustomization that lists the workload (repo mode).
     let workload_obj = &tree.objects[app.object];
     let app_dir = tree.kustomizations.get(workload_obj.kustomization).map(|k| k.dir.clone()).unwrap_or_default();
-    let (source, source_file) = sources.ensure(&chart, &app_dir, files.as_deref_mut())?;
+    // Step 1 adds no HelmRepository yet: it only marks objects.
+    let source_files = if opts.prepare { None } else { files.as_deref_mut() };
+    let (source, source_file) = sources.ensure(&chart, &app_dir, source_files)?;
 
     // The HelmRelease document.
     let mut meta = json!({ "name": name });
@@ -261,12 +275,19 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
     if !m.values_from.is_empty() {
         spec["valuesFrom"] = Value::Array(m.values_from.clone());
     }
+    if handover.ready && !handover.takeovers.is_empty() {
+        handover::adopting_release(&mut spec);
+    }
     spec["values"] = values.clone();
     let release_doc = json!({ "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": meta, "spec": spec });
     let comments = m.values.comments.iter().map(|(k, v)| (format!("spec.values.{k}"), v.clone())).collect();
     let release_text = format!("---\n{}", yaml::to_yaml(&release_doc, &comments));
 
     let (hr_path, kept, deleted) = match files {
+        Some(files) if opts.prepare => {
+            mark_files(tree, &before, &handover, &release, files, &mut m)?;
+            (String::new(), Vec::new(), Vec::new())
+        }
         Some(files) => edit_files(tree, app.object, &old_services, &name, &release_text, source_file.as_deref(), sources, files, &mut m)?,
         None => (String::new(), Vec::new(), Vec::new()),
     };
@@ -285,6 +306,8 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
         values_from: m.values_from,
         ledger: m.ledger,
         warnings: m.warnings,
+        handover,
+        step: if opts.prepare { "prepare" } else { "move" },
         helmrelease: hr_path,
         kept,
         deleted,
@@ -368,6 +391,48 @@ fn edit_files(tree: &Tree, object: usize, old_services: &[crate::model::Service]
         .collect();
 
     Ok((hr_path, kept, deleted))
+}
+
+/// Step 1 of the hand-over: the marks on the objects the chart takes over (and, under a pruning
+/// Kustomization, `prune: disabled` on the claims), edited losslessly into their documents.
+fn mark_files(tree: &Tree, app: &App, handover: &Handover, release: &str, files: &mut FileSet, m: &mut Mapper) -> Result<()> {
+    let ns = app.workload.namespace.clone().unwrap_or_default();
+    let pruning = handover.prune == Some(true);
+    let (annotations, labels) = handover::marks(release, &ns, pruning);
+    let mut targets: Vec<(usize, Vec<(&str, &str)>, Vec<(&str, &str)>)> = handover.takeovers.iter().filter(|t| !t.marked)
+        .map(|t| (t.object, annotations.clone(), labels.clone())).collect();
+    if pruning {
+        for claim in &handover.claims {
+            if let Some(i) = tree.objects.iter().position(|o| o.kind == "PersistentVolumeClaim" && &o.name == claim && o.namespace == app.workload.namespace) {
+                targets.push((i, vec![(handover::PRUNE_ANNOTATION, "disabled")], Vec::new()));
+            }
+        }
+    }
+    for (i, annotations, labels) in targets {
+        let o = &tree.objects[i];
+        let original = &tree.files[&o.file];
+        let what = format!("{} {} ({}:{})", o.kind, o.name, o.file, o.line);
+        if original.sops {
+            m.warn(Level::Blocking, format!("{what} is in a SOPS-encrypted file, which helmigrate never rewrites: add the hand-over marks yourself ({})",
+                annotations.iter().chain(&labels).map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")));
+            continue;
+        }
+        let Some(orig_doc) = split_documents(&original.text).get(o.doc).map(|d| d.text) else { continue };
+        let current = files.get(&o.file)?.unwrap_or_default();
+        let docs = split_documents(&current);
+        let Some(doc) = docs.iter().find(|d| d.text == orig_doc) else { continue };
+        match super::marks::mark(&o.file, doc.text, &annotations, &labels)? {
+            Some(marked) if marked != doc.text => {
+                let start = doc.text.as_ptr() as usize - current.as_ptr() as usize;
+                let text = format!("{}{marked}{}", &current[..start], &current[start + doc.text.len()..]);
+                files.set(&o.file, Some(text))?;
+            }
+            Some(_) => {}
+            None => m.warn(Level::Blocking, format!("{what}: its metadata is not in a layout helmigrate edits without rewriting the document; add the marks by hand ({})",
+                annotations.iter().chain(&labels).map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "))),
+        }
+    }
+    Ok(())
 }
 
 /// Prefix of the HelmRelease annotations that record what the old workload had, for `verify`.

@@ -4,8 +4,10 @@
 
 mod build;
 mod files;
+pub mod handover;
 mod kustomization;
 mod ledger;
+mod marks;
 mod mapper;
 mod overrides;
 pub mod sources;

@@ -7,8 +7,17 @@ mod common;
 mod ollama;
 mod open_webui;
 
-use crate::model::{App, Image};
+use crate::model::{App, Image, WorkloadKind};
 use crate::plan::{Mapper, Values};
+
+/// The main workload a chart renders: what the old one is replaced by (or adopted as).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartWorkload {
+    pub kind: WorkloadKind,
+    pub name: String,
+    /// `spec.selector.matchLabels`, which Kubernetes never lets change on an existing object.
+    pub selector: Vec<(String, String)>,
+}
 
 /// Where a chart is published and which version a profile was written against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -26,6 +35,8 @@ pub trait Profile: Sync {
     fn detects(&self, image: &Image) -> bool;
     /// The Service the chart will render for this release and values: (name, port).
     fn service(&self, release: &str, values: &Values) -> (String, i64);
+    /// The workload the chart will render for this release and values.
+    fn workload(&self, release: &str, values: &Values) -> ChartWorkload;
     /// Move what the chart can express from `app` into values; `m.leftovers` reports the rest.
     fn map(&self, release: &str, app: &mut App, m: &mut Mapper);
 }

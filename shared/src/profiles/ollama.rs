@@ -7,8 +7,8 @@
 use serde_json::Value;
 
 use super::common::{self, literal};
-use super::{Chart, Profile};
-use crate::model::{App, Image, VolumeSource};
+use super::{Chart, ChartWorkload, Profile};
+use crate::model::{App, Image, VolumeSource, WorkloadKind};
 use crate::plan::{Level, Mapper, Values};
 
 pub struct Ollama;
@@ -32,6 +32,16 @@ impl Profile for Ollama {
             _ => format!("{release}-ollama"),
         };
         (name, values.get("service.port").and_then(Value::as_i64).unwrap_or(PORT))
+    }
+
+    fn workload(&self, release: &str, values: &Values) -> ChartWorkload {
+        // Deployment, Service and ServiceAccount all take the fullname.
+        let name = values.get("nameOverride").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or("ollama");
+        ChartWorkload {
+            kind: WorkloadKind::Deployment,
+            name: self.service(release, values).0,
+            selector: vec![("app.kubernetes.io/name".into(), name.into()), ("app.kubernetes.io/instance".into(), release.into())],
+        }
     }
 
     fn map(&self, release: &str, app: &mut App, m: &mut Mapper) {

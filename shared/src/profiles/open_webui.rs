@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use super::common::{self, literal, truthy};
-use super::{Chart, Profile};
+use super::{Chart, ChartWorkload, Profile};
 use crate::model::{App, Env, EnvSource, Image, WorkloadKind};
 use crate::plan::{Level, Mapper, Values};
 
@@ -56,6 +56,22 @@ impl Profile for OpenWebui {
     fn service(&self, _release: &str, values: &Values) -> (String, i64) {
         let name = values.get("nameOverride").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or(NAME);
         (name.to_string(), values.get("service.port").and_then(Value::as_i64).unwrap_or(SERVICE_PORT))
+    }
+
+    fn workload(&self, release: &str, values: &Values) -> ChartWorkload {
+        let kind = match values.get("workload.kind").and_then(Value::as_str) {
+            Some("StatefulSet") => WorkloadKind::StatefulSet,
+            Some(_) => WorkloadKind::Deployment,
+            // Without `workload.kind`, local persistence makes it a StatefulSet.
+            None if values.get("persistence.enabled").is_none_or(|v| v != &Value::Bool(false))
+                && values.get("persistence.provider").and_then(Value::as_str).is_none_or(|p| p == "local") => WorkloadKind::StatefulSet,
+            None => WorkloadKind::Deployment,
+        };
+        ChartWorkload {
+            kind,
+            name: self.service(release, values).0,
+            selector: vec![("app.kubernetes.io/component".into(), NAME.into()), ("app.kubernetes.io/instance".into(), release.into())],
+        }
     }
 
     fn map(&self, _release: &str, app: &mut App, m: &mut Mapper) {

@@ -24,6 +24,8 @@ pub struct Tree {
     pub files: BTreeMap<String, SourceFile>,
     pub kustomizations: Vec<Kustomization>,
     pub objects: Vec<Object>,
+    /// The Flux Kustomizations that may apply these files (see `source::flux`).
+    pub flux: Vec<super::flux::FluxKustomization>,
 }
 
 #[derive(Debug)]

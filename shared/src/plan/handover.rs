@@ -1,0 +1,205 @@
+//! The prune-safe hand-over from Flux's kustomize-controller to helm-controller.
+//!
+//! A Flux Kustomization with `prune: true` deletes every object that leaves Git. Objects the chart
+//! takes over under the same name (the Service, a workload Helm can adopt) must survive that, so
+//! the move is two steps: `--prepare` marks them in Git — `kustomize.toolkit.fluxcd.io/prune:
+//! disabled` plus Helm's ownership metadata — and once that is live, the move takes them out of
+//! Git: Flux leaves them, Helm adopts them. Claims stay in Git throughout (marked too, so removing
+//! one later never deletes its data). Whatever cannot be adopted (another kind, an immutable
+//! selector) is deleted and recreated: the plan says so and states the downtime.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::ledger::{Level, Warning};
+use crate::model::{App, WorkloadKind};
+use crate::profiles::ChartWorkload;
+use crate::source::Tree;
+use crate::source::flux::{self, FluxKustomization};
+
+pub const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
+const FLUX_NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
+const FLUX_NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
+
+/// An object the chart renders under the same kind and name, handed over instead of recreated.
+#[derive(Debug, Clone, Serialize)]
+pub struct Takeover {
+    pub kind: String,
+    pub name: String,
+    /// Index in `tree.objects`.
+    #[serde(skip)]
+    pub object: usize,
+    pub file: String,
+    /// Already carries the hand-over marks in Git (step 1 done).
+    pub marked: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Handover {
+    /// The Flux Kustomizations that apply the app's files (`namespace/name`, where read).
+    pub kustomizations: Vec<String>,
+    /// Does any of them prune? `None`: no Flux Kustomization applying the folder was found.
+    pub prune: Option<bool>,
+    pub takeovers: Vec<Takeover>,
+    /// Claims the workload mounts that are defined in Git (they stay there).
+    pub claims: Vec<String>,
+    /// What happens, in order.
+    pub steps: Vec<String>,
+    /// Every object the chart takes over carries the marks: the move hands them over.
+    pub ready: bool,
+}
+
+/// The marks of step 1: Flux stops pruning the object and Helm may adopt it.
+pub fn marks<'a>(release: &'a str, namespace: &'a str, prune: bool) -> (Vec<(&'static str, &'a str)>, Vec<(&'static str, &'static str)>) {
+    let mut annotations = vec![("meta.helm.sh/release-name", release), ("meta.helm.sh/release-namespace", namespace)];
+    if prune {
+        annotations.insert(0, (PRUNE_ANNOTATION, "disabled"));
+    }
+    (annotations, vec![("app.kubernetes.io/managed-by", "Helm")])
+}
+
+fn carries_marks(v: &Value, release: &str, namespace: &str, prune: bool) -> bool {
+    let (annotations, labels) = marks(release, namespace, prune);
+    let has = |section: &str, k: &str, want: &str| v.pointer(&format!("/metadata/{section}")).and_then(|m| m.get(k)).and_then(Value::as_str) == Some(want);
+    annotations.iter().all(|(k, want)| has("annotations", k, want)) && labels.iter().all(|(k, want)| has("labels", k, want))
+}
+
+fn selector_of(v: &Value) -> Vec<(String, String)> {
+    let mut s: Vec<(String, String)> = v.pointer("/spec/selector/matchLabels").and_then(Value::as_object).into_iter().flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect();
+    s.sort();
+    s
+}
+
+fn labels(s: &[(String, String)]) -> String {
+    if s.is_empty() {
+        return "(none)".into();
+    }
+    s.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
+/// The Flux Kustomizations that apply the workload: from the repo's files by path, or — for an
+/// object read from the cluster — the ones named by the labels kustomize-controller puts on it.
+fn applying<'k>(tree: &'k Tree, object: usize) -> Vec<&'k FluxKustomization> {
+    let o = &tree.objects[object];
+    if tree.root.as_os_str().is_empty() {
+        let label = |k: &str| o.value.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str);
+        return match (label(FLUX_NAME_LABEL), label(FLUX_NAMESPACE_LABEL)) {
+            (Some(n), Some(ns)) => tree.flux.iter().filter(|k| k.name == n && k.namespace == ns).collect(),
+            _ => Vec::new(),
+        };
+    }
+    flux::applying(&tree.root, &tree.flux, &o.file)
+}
+
+/// Plan the hand-over of `app` (read before the profile took fields off it) to `chart`.
+pub fn plan(tree: &Tree, app: &App, release: &str, chart: &ChartWorkload, chart_service: &str, prepare: bool) -> (Handover, Vec<Warning>) {
+    let w = &app.workload;
+    let old = &tree.objects[app.object];
+    let ns = w.namespace.clone().unwrap_or_default();
+    let ks = applying(tree, app.object);
+    let prune = if ks.is_empty() { None } else { Some(ks.iter().any(|k| k.prune)) };
+    let pruning = prune == Some(true);
+    let mut warnings = Vec::new();
+    let mut warn = |level, message: String| warnings.push(Warning { level, message });
+
+    // What the chart renders under the same kind and name.
+    let mut takeovers = Vec::new();
+    if let Some(svc) = app.services.first().filter(|s| s.name == chart_service) {
+        let o = &tree.objects[svc.object];
+        takeovers.push(Takeover { kind: "Service".into(), name: svc.name.clone(), object: svc.object, file: o.file.clone(), marked: carries_marks(&o.value, release, &ns, pruning) });
+    }
+    let old_selector = selector_of(&old.value);
+    let mut chart_selector = chart.selector.clone();
+    chart_selector.sort();
+    let replaced = format!("{} {}", w.kind, w.name);
+    let downtime = "its pods stop before the chart's start: expect downtime from their termination until the new pods are Ready";
+    if chart.kind == w.kind && chart.name == w.name && chart_selector == old_selector {
+        takeovers.push(Takeover { kind: w.kind.to_string(), name: w.name.clone(), object: app.object, file: old.file.clone(), marked: carries_marks(&old.value, release, &ns, pruning) });
+    } else if chart.kind != w.kind {
+        warn(Level::Warning, format!("{}: the chart runs a {} where a {} ran; an object's kind cannot change, so the {replaced} is deleted and the {} {} created: {downtime}",
+            w.name, chart.kind, w.kind, chart.kind, chart.name));
+    } else if chart.name == w.name {
+        warn(Level::Warning, format!("{}: the {replaced} selects {} but the chart's selects {}; a selector is immutable, so Helm cannot adopt it: the old one is deleted and recreated — {downtime}",
+            w.name, labels(&old_selector), labels(&chart_selector)));
+    }
+    let deleted_old = !takeovers.iter().any(|t| t.object == app.object);
+
+    // A StatefulSet that deletes its claims with it would take the data the chart is to reuse.
+    if deleted_old && w.kind == WorkloadKind::StatefulSet
+        && old.value.pointer("/spec/persistentVolumeClaimRetentionPolicy/whenDeleted").and_then(Value::as_str) == Some("Delete") && !prepare {
+        let claims = w.claims();
+        warn(Level::Blocking, format!("{}: the StatefulSet has persistentVolumeClaimRetentionPolicy.whenDeleted: Delete, so deleting it deletes its claims ({}) with the data the chart is to mount; set it to Retain, push and reconcile, then convert",
+            w.name, if claims.is_empty() { "its volumeClaimTemplates' claims".into() } else { claims.join(", ") }));
+    }
+
+    // Claims in Git stay in Git; a PersistentVolume that deletes its data with the claim is a risk
+    // worth stating either way.
+    let pvcs: Vec<&crate::source::Object> = w.claims().iter().filter_map(|c| tree.objects.iter()
+        .find(|o| o.kind == "PersistentVolumeClaim" && &o.name == c && o.namespace == w.namespace)).collect();
+    for pvc in &pvcs {
+        let volume = pvc.value.pointer("/spec/volumeName").and_then(Value::as_str);
+        let pv = tree.objects.iter().find(|o| o.kind == "PersistentVolume" && (Some(o.name.as_str()) == volume
+            || o.value.pointer("/spec/claimRef/name").and_then(Value::as_str) == Some(&pvc.name)));
+        if let Some(pv) = pv.filter(|pv| pv.value.pointer("/spec/persistentVolumeReclaimPolicy").and_then(Value::as_str) == Some("Delete")) {
+            warn(Level::Warning, format!("PersistentVolume {} behind claim {} has reclaimPolicy Delete: if the claim is ever deleted, the volume's data goes with it; before the move: kubectl patch pv {} -p '{{\"spec\":{{\"persistentVolumeReclaimPolicy\":\"Retain\"}}}}'",
+                pv.name, pvc.name, pv.name));
+        }
+    }
+    let claims: Vec<String> = pvcs.iter().map(|o| o.name.clone()).collect();
+
+    let ks_names: Vec<String> = ks.iter().map(|k| format!("{} (prune: {}, {})", k.id(), k.prune, k.from)).collect();
+    let ready = takeovers.iter().all(|t| t.marked);
+    let names = |f: &dyn Fn(&Takeover) -> bool| takeovers.iter().filter(|t| f(t)).map(|t| format!("{} {}", t.kind, t.name)).collect::<Vec<_>>().join(", ");
+    let adopt = names(&|_| true);
+    let reconcile = ks.first().map_or_else(|| "reconcile the Flux Kustomization that applies it".to_string(),
+        |k| format!("flux reconcile kustomization {} -n {} --with-source", k.name, k.namespace));
+    let mut steps = Vec::new();
+    match (prepare, ready || takeovers.is_empty()) {
+        (true, true) => steps.push("step 1 (prepare): nothing to mark — already prepared; run convert --write for the move".to_string()),
+        (true, false) => {
+            steps.push(format!("step 1 (this change): mark {} for Helm to adopt ({}){}; the running app does not change",
+                names(&|t| !t.marked), "meta.helm.sh/release-name/-namespace, app.kubernetes.io/managed-by: Helm",
+                if pruning { format!(" and {PRUNE_ANNOTATION}: disabled so Flux never deletes them") } else { String::new() }));
+            steps.push(format!("then: commit, push, {reconcile}; check the marks are live: kubectl get {} -n {ns} -o yaml", takeovers.first().map_or(String::new(), |t| format!("{} {}", t.kind.to_lowercase(), t.name))));
+            steps.push("step 2: run convert --write (without --prepare): the move".to_string());
+        }
+        (false, _) => {
+            if !takeovers.is_empty() && ready {
+                steps.push(format!("step 1 done: the hand-over marks are in Git on {adopt}"));
+                steps.push(format!("step 2 (this change): {adopt} out of Git; Flux {} and helm-controller adopts {adopt} on install (driftDetection on: it also restores anything changed under it)",
+                    if pruning { "does not delete it (prune: disabled)" } else { "leaves it" }));
+            } else if !takeovers.is_empty() {
+                let what = if pruning {
+                    format!("Flux deletes {adopt} when it leaves Git and the chart recreates it (a new clusterIP; connections drop; the install may fail once on the race and is retried)")
+                } else {
+                    format!("{adopt} stay in the cluster without an owner and the chart's install fails on them (\"exists and cannot be imported\") until you delete them")
+                };
+                warn(Level::Warning, format!("{}: {what}; for a hand-over without that, run convert with --prepare --write first, push and reconcile, then convert --write", w.name));
+            }
+            if deleted_old {
+                match prune {
+                    Some(true) => steps.push(format!("the {replaced} leaves Git and Flux deletes it (prune); helm-controller installs the chart")),
+                    _ => {
+                        steps.push(format!("after the push: kubectl delete {} {} -n {ns} (nothing prunes it) — helm-controller's install of the chart waits for it", w.kind.to_string().to_lowercase(), w.name));
+                        warn(Level::Warning, format!("{}: {} applies this folder without prune, so the old {replaced} keeps running after it leaves Git; delete it after the push (kubectl delete {} {} -n {ns})",
+                            w.name, if ks.is_empty() { "no Flux Kustomization in this repo".to_string() } else { ks_names.join(", ") }, w.kind.to_string().to_lowercase(), w.name));
+                    }
+                }
+            }
+            if !claims.is_empty() {
+                steps.push(format!("claims {} keep their manifests (applied as before) and their data; the chart mounts them with existingClaim", claims.join(", ")));
+            }
+            steps.push(format!("then: kubectl helmigrate verify -n {ns} --app {}", w.name));
+        }
+    }
+    (Handover { kustomizations: ks_names, prune, takeovers, claims, steps, ready: ready && !prepare }, warnings)
+}
+
+/// HelmRelease settings for a release that adopts objects: retry a failed install instead of
+/// remediating it (an uninstall would delete the adopted objects), and correct drift (closes
+/// the window where kustomize-controller's last apply lands after Helm's adoption).
+pub fn adopting_release(spec: &mut Value) {
+    spec["install"] = json!({ "strategy": { "name": "RetryOnFailure", "retryInterval": "2m" } });
+    spec["driftDetection"] = json!({ "mode": "enabled" });
+}
