@@ -37,11 +37,18 @@ fn apply(env: &TestEnv, items: &[Value], tag: &str) {
 
 /// Migrate namespace `ns` the way a user would with Git + Flux; returns the HelmRelease names.
 /// `left_git`: objects that also leave Git in the same change (and so get pruned).
-fn migrate(env: &TestEnv, ns: &str, repo_url: &str, left_git: &[(&str, &str)]) {
+/// `prepare`: hand over in two steps (`--prepare` pushed and applied first).
+fn migrate(env: &TestEnv, ns: &str, repo_url: &str, left_git: &[(&str, &str)], prepare: bool) {
     apply_example(env, ns);
     let repo = example_repo("home-infra");
     let before: BTreeSet<_> = render(env, &repo.path().join(APPS), ns).iter().map(id).collect();
 
+    if prepare {
+        let r = helmigrate(&["convert", APPS, "--prepare", "--write", "--commit"], repo.path());
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        // Step 1 is pushed and Flux applies it: the marks are live.
+        apply(env, &render(env, &repo.path().join(APPS), ns), &format!("{ns}-prepare"));
+    }
     let r = helmigrate(&["convert", APPS, "--write", "--commit"], repo.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
 
@@ -60,6 +67,12 @@ fn migrate(env: &TestEnv, ns: &str, repo_url: &str, left_git: &[(&str, &str)]) {
         .filter(|v| !left_git.iter().any(|(k, n)| v["kind"] == *k && v["metadata"]["name"] == *n)).collect();
     let kept: BTreeSet<_> = after.iter().map(id).collect();
     for (kind, name) in before.difference(&kept) {
+        // kustomize-controller leaves objects marked `kustomize.toolkit.fluxcd.io/prune: disabled`.
+        let live = env.kubectl_run(&["-n", ns, "get", &kind.to_lowercase(), name, "-o", "json"]).unwrap();
+        let live: Value = serde_json::from_str(&live).unwrap();
+        if live["metadata"]["annotations"]["kustomize.toolkit.fluxcd.io/prune"] == "disabled" {
+            continue;
+        }
         env.kubectl_run(&["-n", ns, "delete", &kind.to_lowercase(), name, "--wait=false"]).unwrap();
         if kind == "PersistentVolumeClaim" {
             // comfyui still mounts it: once it is terminating, drop the pvc-protection finalizer.
@@ -103,7 +116,7 @@ fn migration_end_to_end_and_verify_passes() {
     assert_eq!(pre.code, 1, "{}{}", pre.stdout, pre.stderr);
     assert!(pre.stdout.contains(&format!("no HelmRelease manages namespace {ns}")), "{}", pre.stdout);
 
-    migrate(env, &ns, &url, &[]);
+    migrate(env, &ns, &url, &[], false);
     let r = reconcile(env, &ns);
     assert_eq!(r.code, 0, "reconcile failed:\n{}\n{}", r.stdout, r.stderr);
 
@@ -140,7 +153,7 @@ fn a_missing_existing_claim_fails_verify_naming_the_check() {
     let ns = env.namespace("broken");
     let url = chart_repo(env);
     // The shared model store leaves Git by mistake in the same change, and Flux prunes it.
-    migrate(env, &ns, &url, &[("PersistentVolumeClaim", "nfs-ai-models")]);
+    migrate(env, &ns, &url, &[("PersistentVolumeClaim", "nfs-ai-models")], false);
     // helm-controller installs the release (kwok runs pods whatever their volumes), so Flux
     // alone reports success: only verify notices the data is not there.
     let _ = reconcile_for(env, &ns, "1m");
@@ -151,4 +164,36 @@ fn a_missing_existing_claim_fails_verify_naming_the_check() {
     assert_eq!(claim, [("fail".into(), "pvc/nfs-ai-models does not exist".into())], "{report:#}");
     let failing: Vec<&Value> = report["checks"].as_array().unwrap().iter().filter(|c| c["outcome"] == "fail").collect();
     assert!(failing.iter().all(|c| !c["next"].as_str().unwrap().is_empty()), "every failing check says what to look at next");
+}
+
+#[test]
+fn two_step_hand_over_keeps_the_service_and_helm_adopts_it() {
+    let env = shared();
+    let ns = env.namespace("handover");
+    let url = chart_repo(env);
+    let service = |ns: &str| -> Value {
+        serde_json::from_str(&env.kubectl_run(&["-n", ns, "get", "service", "ollama", "-o", "json"]).unwrap()).unwrap()
+    };
+    apply_example(env, &ns);
+    let uid = service(&ns)["metadata"]["uid"].as_str().unwrap().to_string();
+
+    migrate(env, &ns, &url, &[], true);
+    // Flux left the marked Service in place (the simulated prune honours the annotation)…
+    assert_eq!(service(&ns)["metadata"]["uid"], uid.as_str(), "the Service was recreated");
+    let r = reconcile(env, &ns);
+    assert_eq!(r.code, 0, "reconcile failed:\n{}\n{}", r.stdout, r.stderr);
+
+    // …and helm-controller adopted it: same object, now the release's, selecting the chart's pods.
+    let svc = service(&ns);
+    assert_eq!(svc["metadata"]["uid"], uid.as_str(), "the Service was recreated");
+    assert_eq!(svc["metadata"]["annotations"]["meta.helm.sh/release-name"], "ollama");
+    assert_eq!(svc["spec"]["selector"]["app.kubernetes.io/instance"], "ollama", "{svc:#}");
+    let hr: Value = serde_json::from_str(&env.kubectl_run(&["-n", &ns, "get", "helmrelease", "ollama", "-o", "json"]).unwrap()).unwrap();
+    assert_eq!(hr["spec"]["install"]["strategy"]["name"], "RetryOnFailure");
+    assert_eq!(hr["spec"]["driftDetection"]["mode"], "enabled");
+
+    let v = helmigrate_live(env, &["verify", "-n", &ns, "--app", "ollama", "--skip", "probe", "--wait", "2m", "-o", "json"]);
+    let report: Value = serde_json::from_str(&v.stdout).unwrap_or_else(|_| panic!("{}\n{}", v.stdout, v.stderr));
+    assert_eq!(v.code, 0, "verify failed:\n{report:#}");
+    assert!(checks(&report, "services").iter().all(|(o, _)| o == "pass"), "{report:#}");
 }
