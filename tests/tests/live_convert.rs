@@ -94,3 +94,73 @@ fn write_without_a_path_is_refused() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.starts_with("error: failed to convert: --write needs PATH"), "{}", r.stderr);
 }
+
+/// Wait until `kubectl ARGS` prints something non-empty.
+fn wait_for(env: &helmigrate_tests::testenv::TestEnv, args: &[&str]) -> String {
+    for _ in 0..120 {
+        if let Ok(out) = env.kubectl_run(args) {
+            if !out.trim().is_empty() {
+                return out.trim().to_string();
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    panic!("timed out: kubectl {args:?}");
+}
+
+#[test]
+fn the_hand_over_reads_prune_and_reclaim_policies_from_the_cluster() {
+    let env = shared();
+    let ns = env.namespace("prune");
+    apply_example(env, &ns);
+    // What kustomize-controller leaves behind: its Kustomization, and its labels on what it applied.
+    let ks = serde_json::json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "apps", "namespace": ns},
+        "spec": {"interval": "10m", "path": "./kubernetes/apps/base", "prune": true, "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}});
+    let file = env.dir().join(format!("ks-{ns}.json"));
+    std::fs::write(&file, serde_json::to_vec(&ks).unwrap()).unwrap();
+    env.kubectl_run(&["apply", "-f", file.to_str().unwrap()]).unwrap();
+    env.kubectl_run(&["-n", &ns, "label", "statefulset", "ollama", "kustomize.toolkit.fluxcd.io/name=apps", &format!("kustomize.toolkit.fluxcd.io/namespace={ns}")]).unwrap();
+    // The model store's volume deletes its data with the claim.
+    let pv = wait_for(env, &["-n", &ns, "get", "pvc", "nfs-ai-models", "-o", "jsonpath={.spec.volumeName}"]);
+    env.kubectl_run(&["patch", "pv", &pv, "-p", r#"{"spec":{"persistentVolumeReclaimPolicy":"Delete"}}"#]).unwrap();
+
+    let r = helmigrate_live(env, &["convert", "-n", &ns, "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    let apps = by_name(&plan);
+    let ollama = &apps["ollama"];
+    assert_eq!(ollama["handover"]["prune"], true, "{:#}", ollama["handover"]);
+    assert_eq!(ollama["handover"]["kustomizations"][0], Value::from(format!("{ns}/apps (prune: true, cluster)")));
+    let warnings = ollama["warnings"].to_string();
+    assert!(warnings.contains(&format!("PersistentVolume {pv} behind claim nfs-ai-models has reclaimPolicy Delete")), "{warnings}");
+    assert!(warnings.contains("Flux deletes Service ollama when it leaves Git"), "{warnings}");
+    // open-webui carries no kustomize-controller labels: nothing says what applies it.
+    assert_eq!(apps["open-webui"]["handover"]["prune"], Value::Null);
+
+    // Repo mode with the cluster at hand: the live Kustomization's prune is what counts.
+    let ks = serde_json::json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "apps", "namespace": "flux-system"},
+        "spec": {"interval": "10m", "path": "./kubernetes/apps/base", "prune": false, "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}});
+    let file = env.dir().join("ks-flux-system.json");
+    std::fs::write(&file, serde_json::to_vec(&ks).unwrap()).unwrap();
+    let _ = env.kubectl_run(&["create", "namespace", "flux-system"]);
+    env.kubectl_run(&["apply", "-f", file.to_str().unwrap()]).unwrap();
+    let repo = example_repo("home-infra");
+    let kc = env.kubeconfig().to_str().unwrap().to_string();
+    let r = helmigrate(&["--kubeconfig", &kc, "convert", "kubernetes/apps/base/ai", "-o", "json"], repo.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    let h = &by_name(&plan)["ollama"]["handover"];
+    assert_eq!(h["prune"], false, "{h:#}");
+    assert_eq!(h["kustomizations"][0], "flux-system/apps (prune: false, clusters/home/apps.yaml, live)");
+
+    // An unreachable cluster only costs the live half, with a warning.
+    let dead = env.dir().join("dead-kubeconfig");
+    std::fs::write(&dead, std::fs::read_to_string(env.kubeconfig()).unwrap().replace(env.apiserver_url(), "https://127.0.0.1:1")).unwrap();
+    let r = helmigrate(&["--kubeconfig", dead.to_str().unwrap(), "convert", "kubernetes/apps/base/ai", "-o", "json"], repo.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(by_name(&plan)["ollama"]["handover"]["prune"], true, "the repo's prune: true");
+    assert!(plan["warnings"].to_string().contains("prune and volumes judged from the repo only"), "{:#}", plan["warnings"]);
+}

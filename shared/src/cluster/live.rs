@@ -38,6 +38,38 @@ async fn get_one(cluster: &Cluster, path: String) -> Option<Value> {
     cluster.client.request::<Value>(req).await.ok()
 }
 
+/// Repo mode with a cluster at hand: the live side of the hand-over. The Flux Kustomizations
+/// found in the repo are read back from the cluster (`prune` there is what counts), and the
+/// claims' volumes are looked up (a dynamically provisioned volume is usually `Delete`).
+/// Returns a note for the plan when the cluster could not be read.
+pub async fn enrich_repo_tree(cluster: &Cluster, tree: &mut Tree) -> Option<String> {
+    let live = futures::future::join_all(tree.flux.iter().map(|k|
+        get_one(cluster, format!("/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/{}/kustomizations/{}", k.namespace, k.name))));
+    let claims = futures::future::join_all(tree.objects.iter().filter(|o| o.kind == "PersistentVolumeClaim").map(|o| {
+        let ns = o.namespace.clone().unwrap_or_else(|| cluster.namespace.clone());
+        get_one(cluster, format!("/api/v1/namespaces/{ns}/persistentvolumeclaims/{}", o.name))
+    }));
+    let (live, claims) = tokio::join!(live, claims);
+    if !tree.flux.is_empty() && live.iter().all(Option::is_none) && claims.iter().all(Option::is_none) {
+        return Some(format!("read nothing from the cluster at {} (unreachable, or no access): prune and volumes judged from the repo only", cluster.server));
+    }
+    for (k, l) in tree.flux.iter_mut().zip(live) {
+        if let Some(l) = l.as_ref().and_then(|l| FluxKustomization::from_value(l, "cluster")) {
+            k.prune = l.prune;
+            k.from = format!("{}, live", k.from);
+        }
+    }
+    let mut claims = claims.into_iter();
+    for o in tree.objects.iter_mut().filter(|o| o.kind == "PersistentVolumeClaim") {
+        let volume = claims.next().flatten().and_then(|c| c.pointer("/spec/volumeName").and_then(Value::as_str).map(str::to_string));
+        if let (Some(v), Some(spec)) = (volume, o.value.get_mut("spec").and_then(Value::as_object_mut)) {
+            spec.entry("volumeName").or_insert(Value::String(v));
+        }
+    }
+    add_volumes(cluster, tree).await;
+    None
+}
+
 /// What the hand-over plan needs beyond the namespace: the Flux Kustomizations that applied the
 /// workloads (kustomize-controller labels each object with its name), to read `prune`, and the
 /// PersistentVolumes behind the claims, to read their reclaim policy. Best effort: a role that
@@ -50,10 +82,16 @@ async fn hand_over_context(cluster: &Cluster, tree: &mut Tree) {
         .collect();
     applied_by.sort();
     applied_by.dedup();
-    let volumes: Vec<String> = tree.objects.iter().filter(|o| o.kind == "PersistentVolumeClaim")
-        .filter_map(|o| o.value.pointer("/spec/volumeName").and_then(Value::as_str).map(str::to_string)).collect();
     let ks = futures::future::join_all(applied_by.iter().map(|(ns, name)|
         get_one(cluster, format!("/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/{ns}/kustomizations/{name}"))));
+    let (ks, ()) = tokio::join!(ks, add_volumes(cluster, tree));
+    tree.flux = ks.into_iter().flatten().filter_map(|k| FluxKustomization::from_value(&k, "cluster")).collect();
+}
+
+/// The PersistentVolumes bound to the tree's claims, as objects of the tree.
+async fn add_volumes(cluster: &Cluster, tree: &mut Tree) {
+    let volumes: Vec<String> = tree.objects.iter().filter(|o| o.kind == "PersistentVolumeClaim")
+        .filter_map(|o| o.value.pointer("/spec/volumeName").and_then(Value::as_str).map(str::to_string)).collect();
     // A few volumes: one GET each; many: one list of them all (same cost as one GET per 100).
     let pvs = async {
         if volumes.len() <= 20 {
@@ -63,9 +101,7 @@ async fn hand_over_context(cluster: &Cluster, tree: &mut Tree) {
                 .filter(|pv| pv.pointer("/metadata/name").and_then(Value::as_str).is_some_and(|n| volumes.iter().any(|v| v == n))).collect::<Vec<Value>>()
         }
     };
-    let (ks, pvs) = tokio::join!(ks, pvs);
-    tree.flux = ks.into_iter().flatten().filter_map(|k| FluxKustomization::from_value(&k, "cluster")).collect();
-    for pv in pvs {
+    for pv in pvs.await {
         let name = pv.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
         tree.objects.push(Object {
             file: format!("persistentvolume/{name}"),

@@ -87,6 +87,23 @@ fn plan_from_cluster(kube: &KubeArgs, opts: &Options) -> Result<plan::Plan> {
     })
 }
 
+/// Repo mode with an explicit --kubeconfig/--context: the hand-over also reads the live Flux
+/// Kustomizations and volumes. An unreachable cluster is a warning: the files are the plan.
+fn plan_repo_with_cluster(kube: &KubeArgs, path: &std::path::Path, opts: &Options) -> Result<plan::Plan> {
+    let mut tree = plan::load(path)?;
+    let note = crate::cluster::runtime()?.block_on(async {
+        match crate::cluster::connect(kube).await {
+            Ok(cluster) => crate::cluster::live::enrich_repo_tree(&cluster, &mut tree).await,
+            Err(e) => Some(format!("{e}: prune and volumes judged from the repo only")),
+        }
+    });
+    let mut plan = plan::plan_tree(&tree, opts)?;
+    if let Some(message) = note {
+        plan.warnings.push(plan::Warning { level: plan::Level::Warning, message });
+    }
+    Ok(plan)
+}
+
 /// `--out DIR`: each app's documents as DIR/<app>.yaml, written atomically.
 fn write_out(dir: &std::path::Path, plan: &plan::Plan) -> Result<()> {
     let changes: Vec<plan::FileChange> = plan.apps.iter().map(|a| {
@@ -101,6 +118,7 @@ fn write_out(dir: &std::path::Path, plan: &plan::Plan) -> Result<()> {
 pub fn run(kube: &KubeArgs, args: &ConvertArgs) -> Result<i32> {
     let opts = args.options()?;
     let plan = match &args.path {
+        Some(path) if kube.kubeconfig.is_some() || kube.context.is_some() => plan_repo_with_cluster(kube, path, &opts)?,
         Some(path) => plan::build(path, &opts)?,
         None if args.write => return Err(Error::usage("convert", "--write needs PATH: the files of a GitOps repo to change (without PATH, convert reads the cluster and writes nothing; use --out DIR)")),
         None => plan_from_cluster(kube, &opts)?,

@@ -105,10 +105,15 @@ impl Plan {
 
 /// Plan the conversion of the tree at `path`.
 pub fn build(path: &Path, opts: &Options) -> Result<Plan> {
+    plan_tree(&load(path)?, opts)
+}
+
+/// The tree at `path` with the repo's Flux Kustomizations.
+pub fn load(path: &Path) -> Result<Tree> {
     let root = source::repo::find_root(path)?;
     let mut tree = source::load(&root, path)?;
     tree.flux = source::flux::kustomizations(&root);
-    plan_tree(&tree, opts)
+    Ok(tree)
 }
 
 /// Plan a tree read from the repo: values, ledger and the file edits.
