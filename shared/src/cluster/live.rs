@@ -12,12 +12,13 @@ use crate::source::flux::FluxKustomization;
 use crate::source::{Object, Tree};
 
 /// (API path prefix, kind, plural, optional: a missing API is not an error)
-const KINDS: [(&str, &str, &str, bool); 6] = [
+const KINDS: [(&str, &str, &str, bool); 7] = [
     ("/apis/apps/v1", "Deployment", "deployments", false),
     ("/apis/apps/v1", "StatefulSet", "statefulsets", false),
     ("/api/v1", "Service", "services", false),
     ("/api/v1", "PersistentVolumeClaim", "persistentvolumeclaims", false),
     ("/apis/gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes", true),
+    ("/apis/networking.k8s.io/v1", "Ingress", "ingresses", true),
     ("/apis/helm.toolkit.fluxcd.io/v2", "HelmRelease", "helmreleases", true),
 ];
 

@@ -41,6 +41,10 @@ pub struct ConvertArgs {
     /// prune disabled); push and reconcile that, then convert --write moves the app
     #[arg(long)]
     pub prepare: bool,
+    /// Point HTTPRoute/Ingress backends at the Service the chart renders when its name or port
+    /// differs from what they use (default: such a plan is blocked)
+    #[arg(long)]
+    pub fix_routes: bool,
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
@@ -73,7 +77,7 @@ impl ConvertArgs {
                 .ok_or_else(|| Error::usage("parse --chart-version", format!("`{cv}` is not CHART=VERSION")))?;
             chart_versions.insert(chart.to_string(), version.to_string());
         }
-        Ok(Options { overrides, chart_versions, prepare: self.prepare })
+        Ok(Options { overrides, chart_versions, prepare: self.prepare, fix_routes: self.fix_routes })
     }
 }
 

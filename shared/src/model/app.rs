@@ -29,12 +29,18 @@ pub struct Service {
     pub labels: Map<String, Value>,
 }
 
-/// An HTTPRoute and the backends it sends traffic to.
+/// An HTTPRoute or Ingress and the Services it sends traffic to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Route {
+    /// `HTTPRoute` or `Ingress`.
+    pub kind: String,
     pub name: String,
+    /// Index into `Tree::objects`.
+    #[serde(skip)]
+    pub object: usize,
     pub origin: Origin,
-    /// (service name, port) per backendRef of kind Service.
+    /// (service name, port number) per backendRef of kind Service / Ingress service backend
+    /// (a port given by name has no number).
     pub backends: Vec<(String, Option<i64>)>,
 }
 
@@ -92,6 +98,25 @@ pub fn image_policies(doc_text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The Service backends of an HTTPRoute or Ingress; `None` for any other object.
+pub fn route_backends(kind: &str, api_version: &str, v: &Value) -> Option<Vec<(String, Option<i64>)>> {
+    let rules = v.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten();
+    match kind {
+        "HTTPRoute" if api_version.starts_with("gateway.networking.k8s.io/") => Some(rules
+            .flat_map(|rule| rule.get("backendRefs").and_then(Value::as_array).into_iter().flatten())
+            .filter(|b| b.get("kind").and_then(Value::as_str).unwrap_or("Service") == "Service")
+            .filter_map(|b| Some((b.get("name")?.as_str()?.to_string(), b.get("port").and_then(Value::as_i64))))
+            .collect()),
+        "Ingress" if api_version.starts_with("networking.k8s.io/") => Some(rules
+            .flat_map(|rule| rule.pointer("/http/paths").and_then(Value::as_array).into_iter().flatten())
+            .filter_map(|p| p.pointer("/backend/service"))
+            .chain(v.pointer("/spec/defaultBackend/service"))
+            .filter_map(|s| Some((s.get("name")?.as_str()?.to_string(), s.pointer("/port/number").and_then(Value::as_i64))))
+            .collect()),
+        _ => None,
+    }
+}
+
 /// Group the tree's objects into apps: one per Deployment/StatefulSet.
 pub fn collect_apps(tree: &Tree) -> Result<Vec<App>> {
     // Services and routes are read once; each workload then only compares selectors.
@@ -106,15 +131,10 @@ pub fn collect_apps(tree: &Tree) -> Result<Vec<App>> {
             by_first_pair.entry((k.as_str(), v.to_string())).or_default().push(i);
         }
     }
-    let all_routes: Vec<(Option<&str>, Route)> = tree.objects.iter()
-        .filter(|r| r.kind == "HTTPRoute" && r.api_version.starts_with("gateway.networking.k8s.io/"))
-        .map(|r| {
-            let backends = r.value.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten()
-                .flat_map(|rule| rule.get("backendRefs").and_then(Value::as_array).into_iter().flatten())
-                .filter(|b| b.get("kind").and_then(Value::as_str).unwrap_or("Service") == "Service")
-                .filter_map(|b| Some((b.get("name")?.as_str()?.to_string(), b.get("port").and_then(Value::as_i64))))
-                .collect();
-            (r.namespace.as_deref(), Route { name: r.name.clone(), origin: r.origin(), backends })
+    let all_routes: Vec<(Option<&str>, Route)> = tree.objects.iter().enumerate()
+        .filter_map(|(i, r)| {
+            let backends = route_backends(&r.kind, &r.api_version, &r.value)?;
+            Some((r.namespace.as_deref(), Route { kind: r.kind.clone(), name: r.name.clone(), object: i, origin: r.origin(), backends }))
         })
         .collect();
     let mut apps = Vec::new();

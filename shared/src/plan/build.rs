@@ -25,6 +25,8 @@ pub struct Options {
     pub chart_versions: BTreeMap<String, String>,
     /// Step 1 of the hand-over only: mark what the chart takes over, move nothing.
     pub prepare: bool,
+    /// Point routes whose backend the chart's Service would not match at that Service.
+    pub fix_routes: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -233,13 +235,25 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
     // Routes and other clients must still reach the Service the chart renders.
     let (svc_name, svc_port) = profile.service(&release, &values_view);
     for r in &routes {
+        let mut fixed = Vec::new();
         for (backend, port) in &r.backends {
-            if !old_services.iter().any(|s| &s.name == backend) {
+            if !old_services.iter().any(|s| &s.name == backend) || fixed.contains(backend) {
                 continue;
             }
-            if backend != &svc_name || port.is_some_and(|p| p != svc_port) {
-                m.warn(Level::Blocking, format!("HTTPRoute {} ({}) sends traffic to {backend}:{}, but the chart's Service will be {svc_name}:{svc_port}; keep the name and port with the chart's override keys",
-                    r.name, r.origin, port.map_or("-".into(), |p| p.to_string())));
+            if backend == &svc_name && port.is_none_or(|p| p == svc_port) {
+                continue;
+            }
+            let shown = format!("{} {} ({}) sends traffic to {backend}:{}, but the chart's Service will be {svc_name}:{svc_port}",
+                r.kind, r.name, r.origin, port.map_or("-".into(), |p| p.to_string()));
+            match files.as_deref_mut() {
+                Some(files) if opts.fix_routes && !opts.prepare => match point_route(tree, r, backend, &svc_name, svc_port, files)? {
+                    Ok(()) => {
+                        fixed.push(backend.clone());
+                        m.warn(Level::Info, format!("{shown}: pointed it at {svc_name}:{svc_port} (--fix-routes)"));
+                    }
+                    Err(why) => m.warn(Level::Blocking, format!("{shown}; --fix-routes cannot rewrite it: {why}")),
+                },
+                _ => m.warn(Level::Blocking, format!("{shown}; rerun with --fix-routes to point the route at it, or keep the name and port with the chart's override keys")),
             }
         }
     }
@@ -396,6 +410,30 @@ fn edit_files(tree: &Tree, object: usize, old_services: &[crate::model::Service]
         .collect();
 
     Ok((hr_path, kept, deleted))
+}
+
+/// Rewrite one route's backends named `from` to `to`:`port` in its file. The inner `Err` says
+/// why it could not be done safely.
+fn point_route(tree: &Tree, r: &crate::model::Route, from: &str, to: &str, port: i64, files: &mut FileSet) -> Result<std::result::Result<(), String>> {
+    let o = &tree.objects[r.object];
+    if tree.files.get(&o.file).is_some_and(|f| f.sops) {
+        return Ok(Err(format!("{} is SOPS-encrypted", o.file)));
+    }
+    let Some(orig_doc) = tree.files.get(&o.file).and_then(|f| split_documents(&f.text).get(o.doc).map(|d| d.text.to_string())) else {
+        return Ok(Err(format!("{} is not a file of this repo (live mode writes no files)", o.file)));
+    };
+    let current = files.get(&o.file)?.unwrap_or_default();
+    let docs = split_documents(&current);
+    let Some(doc) = docs.iter().find(|d| d.text == orig_doc) else { return Ok(Err(format!("{} changed while planning", o.file))) };
+    match super::routes::point_backends(&o.file, &r.kind, doc.text, from, to, port)? {
+        Some(edited) => {
+            let start = doc.text.as_ptr() as usize - current.as_ptr() as usize;
+            let text = format!("{}{edited}{}", &current[..start], &current[start + doc.text.len()..]);
+            files.set(&o.file, Some(text))?;
+            Ok(Ok(()))
+        }
+        None => Ok(Err(format!("its layout in {}:{} is not one helmigrate edits without rewriting it; edit the backend by hand", o.file, o.line))),
+    }
 }
 
 /// Step 1 of the hand-over: the marks on the objects the chart takes over (and, under a pruning

@@ -10,6 +10,7 @@ mod ledger;
 mod marks;
 mod mapper;
 mod overrides;
+mod routes;
 pub mod sources;
 mod values;
 
