@@ -4,8 +4,10 @@
 //! (every changed file's content before and after), or, without a record, from git history when
 //! HEAD's latest commits are helmigrate's per-app commits. Either way every file must still hold
 //! exactly what helmigrate wrote, or nothing is restored. History is never rewritten: `--commit`
-//! adds one new commit. The cluster side is printed as a safe order of `flux` commands; helmigrate
-//! does not touch the cluster here.
+//! adds one new commit. The cluster side is printed as a safe order of `flux` commands, or with
+//! `--execute` carried out (see `execute`).
+
+mod execute;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,6 +45,11 @@ pub struct RollbackArgs {
     /// never rewrites history)
     #[arg(long, requires = "write")]
     pub commit: bool,
+    /// With --write: carry out the cluster order too (suspend, re-apply the raw manifests, delete
+    /// the suspended HelmRelease and Helm's history, resume when Flux has the restore commit),
+    /// with --kubeconfig/--context; needs the role in docs/rbac-rollback.yaml
+    #[arg(long, requires = "write")]
+    pub execute: bool,
 }
 
 /// What `convert --write` changed, enough to undo it. Holds no secret values: helmigrate never
@@ -381,7 +388,7 @@ fn cluster_order(root: &Path, apps: &[RecordApp], committed: bool) -> String {
     out
 }
 
-pub fn run(_kube: &KubeArgs, args: &RollbackArgs) -> Result<i32> {
+pub fn run(kube: &KubeArgs, args: &RollbackArgs) -> Result<i32> {
     let root = find_root(&args.path)?;
     let rel = relative(&root, &args.path);
     let undo = match load_record(&root)? {
@@ -461,6 +468,10 @@ pub fn run(_kube: &KubeArgs, args: &RollbackArgs) -> Result<i32> {
         git(&root, &commit)?;
     }
     let _ = writeln!(out, "restored {} file(s){}", changes.len(), if args.commit { "; 1 commit" } else { "" });
+    if args.execute {
+        drop(out);
+        return execute::run(kube, &root, &undo.apps, &changes, args.commit).map(|()| 0);
+    }
     let _ = out.write_all(cluster_order(&root, &undo.apps, args.commit).as_bytes());
     Ok(0)
 }
