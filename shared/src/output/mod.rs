@@ -43,7 +43,12 @@ fn warning_line(w: &Warning) -> String {
 }
 
 /// The dry-run report: per app, the chart and the ledger; then skipped apps; then the diff.
+/// Hidden values (secret data, secret-looking env literals) are masked.
 pub fn text(plan: &Plan) -> String {
+    plan.hidden.redact(&text_unmasked(plan)).into_owned()
+}
+
+fn text_unmasked(plan: &Plan) -> String {
     use owo_colors::OwoColorize;
     let mut out = String::new();
     for app in &plan.apps {
@@ -70,7 +75,7 @@ pub fn text(plan: &Plan) -> String {
         if plan.apps.is_empty() {
             out.push_str("nothing to convert\n");
         }
-        out.push_str(&documents(plan));
+        out.push_str(&documents_unmasked(plan));
     } else if plan.files.is_empty() {
         out.push_str("nothing to change\n");
     } else {
@@ -142,11 +147,16 @@ pub fn json(plan: &Plan) -> String {
     let doc = JsonPlan { cluster: plan.cluster.as_deref(), apps: &plan.apps, files, skipped: &plan.skipped, migrated: &plan.migrated, warnings: &plan.warnings, blocked: plan.blocked() };
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
-    s
+    plan.hidden.redact(&s).into_owned()
 }
 
-/// The HelmRepository + HelmRelease documents of every app (each source once).
+/// The HelmRepository + HelmRelease documents of every app (each source once), hidden values
+/// masked: stdout ends up in terminals and CI logs. `--out DIR` and `--write` keep them exact.
 pub fn documents(plan: &Plan) -> String {
+    plan.hidden.redact(&documents_unmasked(plan)).into_owned()
+}
+
+fn documents_unmasked(plan: &Plan) -> String {
     let mut out = String::new();
     let mut seen = std::collections::HashSet::new();
     for app in &plan.apps {

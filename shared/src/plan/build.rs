@@ -97,6 +97,10 @@ pub struct Plan {
     pub migrated: Vec<String>,
     pub warnings: Vec<Warning>,
     pub files: Vec<FileChange>,
+    /// Secret data, SOPS payloads and secret-looking env literals seen in the input: every
+    /// rendering of the plan masks them (the written files keep them).
+    #[serde(skip)]
+    pub hidden: crate::redact::Hidden,
 }
 
 impl Plan {
@@ -132,10 +136,31 @@ pub fn plan_live(tree: &Tree, opts: &Options, sources: Sources) -> Result<Plan> 
     plan_apps(tree, opts, sources, None)
 }
 
+/// What no rendering of a plan of `tree` may show (see [`crate::redact`]).
+fn hidden_in(tree: &Tree) -> crate::redact::Hidden {
+    let mut h = crate::redact::Hidden::default();
+    // Files, not objects: the loader keeps only the identity of Secret and SOPS objects.
+    for f in tree.files.values() {
+        h.add_text(&f.text);
+    }
+    for o in &tree.objects {
+        h.add_value(&o.value);
+    }
+    h
+}
+
 fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Option<&mut FileSet>) -> Result<Plan> {
     let apps = collect_apps(tree)?;
     let unreadable_sources = std::mem::take(&mut sources.unreadable);
-    let mut plan = Plan { root: tree.root.clone(), cluster: None, apps: Vec::new(), skipped: Vec::new(), migrated: Vec::new(), warnings: Vec::new(), files: Vec::new() };
+    let mut plan = Plan { root: tree.root.clone(), cluster: None, apps: Vec::new(), skipped: Vec::new(), migrated: Vec::new(), warnings: Vec::new(), files: Vec::new(), hidden: hidden_in(tree) };
+    // A `--set` of a secret-looking key (`open-webui.openaiApiKey=…`) is shown like one in a file.
+    for (_, path, v, _) in &opts.overrides.sets {
+        if let (Some(s), Some(leaf)) = (v.as_str(), path.rsplit('.').next()) {
+            if crate::model::workload::looks_secret(leaf) {
+                plan.hidden.add(s);
+            }
+        }
+    }
     for e in unreadable_sources {
         plan.warnings.push(Warning { level: Level::Warning, message: format!("skipped while looking for HelmRepositories: {e}") });
     }

@@ -4,8 +4,10 @@
 //! (every changed file's content before and after), or, without a record, from git history when
 //! HEAD's latest commits are helmigrate's per-app commits. Either way every file must still hold
 //! exactly what helmigrate wrote, or nothing is restored. History is never rewritten: `--commit`
-//! adds one new commit. The cluster side is printed as a safe order of `flux` commands; helmigrate
-//! does not touch the cluster here.
+//! adds one new commit. The cluster side is printed as a safe order of `flux` commands, or with
+//! `--execute` carried out (see `execute`).
+
+mod execute;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use crate::cli::KubeArgs;
 use crate::error::{Error, Result};
 use crate::output;
 use crate::plan::{Action, FileChange, Plan};
+use crate::redact::Hidden;
 use crate::source::repo::{find_root, split_objects_lenient};
 
 /// The folder helmigrate keeps its own state in, at the repo root (ignored by git).
@@ -42,10 +45,16 @@ pub struct RollbackArgs {
     /// never rewrites history)
     #[arg(long, requires = "write")]
     pub commit: bool,
+    /// With --write: carry out the cluster order too (suspend, re-apply the raw manifests, delete
+    /// the suspended HelmRelease and Helm's history, resume when Flux has the restore commit),
+    /// with --kubeconfig/--context; needs the role in docs/rbac-rollback.yaml
+    #[arg(long, requires = "write")]
+    pub execute: bool,
 }
 
-/// What `convert --write` changed, enough to undo it. Holds no Secret data: helmigrate never
-/// changes Secrets (SOPS files are read for names only).
+/// What `convert --write` changed, enough to undo it. Holds no secret values: helmigrate never
+/// changes Secrets (SOPS files are read for names only), and a changed file that shows one (a
+/// Secret next to a workload, a secret-looking env literal) is kept as a git blob id.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Record {
@@ -72,12 +81,64 @@ pub struct RecordApp {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RecordFile {
     pub path: String,
-    /// Content before the write; null when helmigrate created the file.
+    /// Content before the write; null when helmigrate created the file (or it is in `beforeBlob`).
     pub before: Option<String>,
-    /// Content helmigrate wrote; null when it deleted the file.
+    /// Content helmigrate wrote; null when it deleted the file (or it is in `afterBlob`).
     pub after: Option<String>,
+    /// A content that holds secret values (Secret data next to a workload, secret-looking env
+    /// literals) is kept as a git blob id instead: the record never holds a secret's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_blob: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_blob: Option<String>,
+}
+
+impl RecordFile {
+    fn new(root: &Path, path: &str, before: Option<&String>, after: Option<&String>, hidden: &Hidden) -> Result<Self> {
+        let (before, before_blob) = stash(root, before, hidden)?;
+        let (after, after_blob) = stash(root, after, hidden)?;
+        Ok(RecordFile { path: path.to_string(), before, after, before_blob, after_blob })
+    }
+
+    /// Back from blob ids to contents.
+    fn resolve(mut self, root: &Path) -> Result<Self> {
+        for (blob, text) in [(&self.before_blob, &mut self.before), (&self.after_blob, &mut self.after)] {
+            if let Some(id) = blob {
+                let content = git(root, &["cat-file", "blob", id]).map_err(|_| Error::input(RECORD, None, format!(
+                    "git object {id} for {} is gone from the repository; delete the record to roll back from git history", self.path)))?;
+                *text = Some(content);
+            }
+        }
+        self.before_blob = None;
+        self.after_blob = None;
+        Ok(self)
+    }
+}
+
+/// `text` as it goes into the record: inline, or as a blob id when it shows a hidden value and
+/// the repo is a git repository (`git hash-object -w`; the blob is what Git already has or gets
+/// with the commit). Outside git it stays inline: that is the only copy rollback could use.
+fn stash(root: &Path, text: Option<&String>, hidden: &Hidden) -> Result<(Option<String>, Option<String>)> {
+    let Some(text) = text else { return Ok((None, None)) };
+    if !hidden.any_in(text) || git(root, &["rev-parse", "--git-dir"]).is_err() {
+        return Ok((Some(text.clone()), None));
+    }
+    let fail = |msg: String| Error::Git { what: "store a rollback copy of a file with secret values".into(), msg };
+    let mut child = std::process::Command::new("git").arg("-C").arg(root).args(["hash-object", "-w", "--stdin"])
+        .stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped())
+        .spawn().map_err(|e| fail(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(text.as_bytes()).map_err(|e| fail(e.to_string()))?;
+    }
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || id.is_empty() {
+        return Err(fail(String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("failed").to_string()));
+    }
+    Ok((None, Some(id)))
 }
 
 /// Save the record of `plan`'s write under the repo root (atomically, after the files). A plan
@@ -97,7 +158,8 @@ pub fn save_record(plan: &Plan, converted: &Path, committed: bool) -> Result<()>
             release_name: a.release_name.clone(),
             helmrelease: a.helmrelease.clone(),
         }).collect(),
-        files: plan.files.iter().map(|f| RecordFile { path: f.path.clone(), before: f.before.clone(), after: f.after.clone() }).collect(),
+        files: plan.files.iter().map(|f| RecordFile::new(&plan.root, &f.path, f.before.as_ref(), f.after.as_ref(), &plan.hidden))
+            .collect::<Result<_>>()?,
     };
     let mut text = serde_json::to_string_pretty(&record).map_err(|e| Error::Write { path: RECORD.into(), source: std::io::Error::other(e) })?;
     text.push('\n');
@@ -122,6 +184,8 @@ pub fn load_record(root: &Path) -> Result<Option<Record>> {
     if record.version != RECORD_VERSION {
         return Err(Error::input(RECORD, None, format!("record version {} is not supported (expected {RECORD_VERSION})", record.version)));
     }
+    let mut record = record;
+    record.files = std::mem::take(&mut record.files).into_iter().map(|f| f.resolve(root)).collect::<Result<_>>()?;
     Ok(Some(record))
 }
 
@@ -211,7 +275,7 @@ fn undo_from_git(root: &Path) -> Result<Undo> {
     let names = git(root, &["diff", "--name-only", "--relative", "--no-renames", &base, "HEAD", "--", "."])?;
     let mut files = Vec::new();
     for path in names.lines().filter(|l| !l.is_empty()) {
-        files.push(RecordFile { path: path.to_string(), before: git_file(root, &base, path)?, after: git_file(root, "HEAD", path)? });
+        files.push(RecordFile { path: path.to_string(), before: git_file(root, &base, path)?, after: git_file(root, "HEAD", path)?, before_blob: None, after_blob: None });
     }
     let mut apps = Vec::new();
     for (sha, scope, name) in commits.iter().rev() {
@@ -324,7 +388,7 @@ fn cluster_order(root: &Path, apps: &[RecordApp], committed: bool) -> String {
     out
 }
 
-pub fn run(_kube: &KubeArgs, args: &RollbackArgs) -> Result<i32> {
+pub fn run(kube: &KubeArgs, args: &RollbackArgs) -> Result<i32> {
     let root = find_root(&args.path)?;
     let rel = relative(&root, &args.path);
     let undo = match load_record(&root)? {
@@ -364,8 +428,13 @@ pub fn run(_kube: &KubeArgs, args: &RollbackArgs) -> Result<i32> {
     let titles: Vec<String> = undo.apps.iter().map(|a| format!("{}/{}", a.namespace.as_deref().unwrap_or("-"), a.name)).collect();
     let mut out = std::io::stdout().lock();
     let mut text = format!("rollback of {} (from {})\n\n", titles.join(", "), undo.from);
+    // The diff shows whole files: mask what convert's plan masked.
+    let mut hidden = Hidden::default();
+    for f in &undo.files {
+        f.before.iter().chain(&f.after).for_each(|t| hidden.add_text(t));
+    }
     for c in &changes {
-        text.push_str(&output::unified(c, output::color()));
+        text.push_str(&hidden.redact(&output::unified(c, output::color())));
     }
     let count = |a| changes.iter().filter(|c| c.action == a).count();
     text.push_str(&format!("\n{} file(s) to restore: {} re-created, {} modified, {} deleted\n",
@@ -399,6 +468,10 @@ pub fn run(_kube: &KubeArgs, args: &RollbackArgs) -> Result<i32> {
         git(&root, &commit)?;
     }
     let _ = writeln!(out, "restored {} file(s){}", changes.len(), if args.commit { "; 1 commit" } else { "" });
+    if args.execute {
+        drop(out);
+        return execute::run(kube, &root, &undo.apps, &changes, args.commit).map(|()| 0);
+    }
     let _ = out.write_all(cluster_order(&root, &undo.apps, args.commit).as_bytes());
     Ok(0)
 }
