@@ -167,12 +167,13 @@ fn a_read_only_account_stops_with_exit_5_and_says_what_remains() {
     assert_eq!(r.code, 5, "{}\n{}", r.stdout, r.stderr);
     let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{}", r.stderr);
-    assert!(lines[0].starts_with("error: failed to read "), "{}", lines[0]);
-    assert!(lines[0].contains("docs/rbac-rollback.yaml") && lines[0].contains("kustomizations"), "{}", lines[0]);
+    // The read-only role reads everything `--execute` looks at; its first write is refused.
+    assert!(lines[0].starts_with("error: failed to apply Service ") && lines[0].contains("cannot patch resource \"services\""), "{}", lines[0]);
+    assert!(lines[0].contains("docs/rbac-rollback.yaml"), "{}", lines[0]);
     // The files are restored and committed, and the output says so; the cluster is unchanged.
     assert_eq!(files(repo.path()), original);
     assert!(r.stdout.contains("restored 5 file(s); 1 commit"), "{}", r.stdout);
-    assert!(r.stdout.contains("stopped at step 1 (permission denied): nothing was changed in the cluster; the files stay restored. \
-        Remaining: suspend, re-apply the raw manifests, delete the HelmRelease(s) and Helm's history, resume."), "{}", r.stdout);
+    assert!(r.stdout.contains("stopped at step 2 (permission denied): nothing was changed in the cluster; the files stay restored. \
+        Remaining: re-apply the raw manifests, delete the HelmRelease(s) and Helm's history, resume."), "{}", r.stdout);
     assert!(r.stdout.contains(&format!("flux suspend helmrelease ollama -n {ns}")), "{}", r.stdout);
 }

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::output;
 use crate::plan::{Action, FileChange, Plan};
 use crate::redact::Hidden;
+use crate::source::flux::{FluxKustomization, kustomizations as flux_kustomizations};
 use crate::source::repo::{find_root, split_objects_lenient};
 
 /// The folder helmigrate keeps its own state in, at the repo root (ignored by git).
@@ -302,43 +303,9 @@ fn helmrelease_doc(rel: &str, text: &str) -> Option<Value> {
     split_objects_lenient(rel, text).ok()?.into_iter().find(|v| v.get("kind").and_then(Value::as_str) == Some("HelmRelease"))
 }
 
-/// A Flux Kustomization found in the repo's files.
-struct FluxKustomization {
-    name: String,
-    namespace: String,
-    path: String,
-    prune: bool,
-}
-
-fn flux_kustomizations(root: &Path) -> Vec<FluxKustomization> {
-    let mut out = Vec::new();
-    for rel in crate::source::repo::yaml_files(root) {
-        let Ok(text) = std::fs::read_to_string(root.join(&rel)) else { continue };
-        if !text.contains("kustomize.toolkit.fluxcd.io") {
-            continue;
-        }
-        for v in split_objects_lenient(&rel, &text).unwrap_or_default() {
-            let api = v.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-            if v.get("kind").and_then(Value::as_str) != Some("Kustomization") || !api.starts_with("kustomize.toolkit.fluxcd.io/") {
-                continue;
-            }
-            let s = |ptr: &str| v.pointer(ptr).and_then(Value::as_str).map(str::to_string);
-            let path = s("/spec/path").unwrap_or_default();
-            let path = path.trim_start_matches("./").trim_end_matches('/');
-            out.push(FluxKustomization {
-                name: s("/metadata/name").unwrap_or_default(),
-                namespace: s("/metadata/namespace").unwrap_or_else(|| "flux-system".into()),
-                path: if path.is_empty() { ".".into() } else { path.to_string() },
-                prune: v.pointer("/spec/prune").and_then(Value::as_bool).unwrap_or(false),
-            });
-        }
-    }
-    out
-}
-
-/// The Flux Kustomization whose path holds `file` (the deepest one).
-fn kustomization_for<'k>(ks: &'k [FluxKustomization], file: &str) -> Option<&'k FluxKustomization> {
-    ks.iter().filter(|k| k.path == "." || Path::new(file).starts_with(&k.path)).max_by_key(|k| if k.path == "." { 0 } else { k.path.len() })
+/// The Flux Kustomization that applies `file` (the deepest, or one reaching it through an overlay).
+fn kustomization_for<'k>(root: &Path, ks: &'k [FluxKustomization], file: &str) -> Option<&'k FluxKustomization> {
+    crate::source::flux::applying(root, ks, file).into_iter().max_by_key(|k| if k.path == "." { 0 } else { k.path.len() })
 }
 
 /// The safe order for the cluster, as commands to run. Printing only: nothing here touches it.
@@ -354,7 +321,7 @@ fn cluster_order(root: &Path, apps: &[RecordApp], committed: bool) -> String {
     out.push_str(&format!("  2. {step2}, then re-apply the raw manifests:\n"));
     let mut seen = Vec::new();
     for a in apps {
-        match kustomization_for(&ks, &a.helmrelease) {
+        match kustomization_for(root, &ks, &a.helmrelease) {
             Some(k) if !seen.contains(&k.name) => {
                 seen.push(k.name.clone());
                 out.push_str(&format!("       flux reconcile kustomization {} -n {} --with-source\n", k.name, k.namespace));
@@ -369,7 +336,7 @@ fn cluster_order(root: &Path, apps: &[RecordApp], committed: bool) -> String {
     }
     out.push_str("  3. Delete the HelmRelease(s) while still suspended (a suspended HelmRelease is deleted without a Helm uninstall):\n");
     for a in apps {
-        match kustomization_for(&ks, &a.helmrelease) {
+        match kustomization_for(root, &ks, &a.helmrelease) {
             Some(k) if k.prune => out.push_str(&format!("       kubectl get helmrelease {}{}   # NotFound: Kustomization {} (prune: true) deleted it in step 2\n", a.name, ns_flag(a), k.name)),
             _ => out.push_str(&format!("       kubectl delete helmrelease {}{}\n", a.name, ns_flag(a))),
         }
