@@ -9,6 +9,7 @@ pub mod error;
 pub mod model;
 pub mod plan;
 pub mod profiles;
+pub mod render;
 pub mod source;
 pub mod yaml;
 
