@@ -244,10 +244,15 @@ pub fn compare(plan: &AppPlan, old: &App, rendered: &Workload, rendered_services
         }
         m
     };
+    // A valuesFrom placeholder is helmigrate's own text, not a secret: show it as it is.
+    let describe = |e: &Env| match &e.source {
+        crate::model::EnvSource::Value { value } if value.starts_with("<from ") && value.ends_with('>') => value.clone(),
+        _ => e.describe(),
+    };
     let (oe, re) = (last(oc), last(rc));
     for (name, e) in &oe {
         let r = re.iter().find(|(n, _)| n == name).map(|(_, r)| r);
-        let (so, sr) = (e.describe(), r.map(Env::describe));
+        let (so, sr) = (e.describe(), r.map(describe));
         // Equal sources show equal even when hidden (same length, different secret).
         let sr = match r {
             Some(r) if r.source == e.source => Some(so.clone()),
@@ -257,7 +262,7 @@ pub fn compare(plan: &AppPlan, old: &App, rendered: &Workload, rendered_services
         rows.push(format!("env {name}"), Some(so), sr, &[], &[]);
     }
     for (name, r) in re.iter().filter(|(n, _)| !oe.iter().any(|(o, _)| o == n)) {
-        rows.push(format!("env {name}"), None, Some(r.describe()), &[], &[]);
+        rows.push(format!("env {name}"), None, Some(describe(r)), &[], &[]);
     }
     for (which, o, r) in [("requests", &oc.requests, &rc.requests), ("limits", &oc.limits, &rc.limits)] {
         let mut keys: Vec<&String> = o.keys().chain(r.keys()).collect();
