@@ -351,3 +351,68 @@ fn values_from_targets_render_with_a_placeholder_not_the_secret() {
     assert_eq!(row(render, "service open-webui port")["status"], "preserved");
     assert!(render["rows"].as_array().unwrap().iter().all(|r| r["unexplained"] == false), "{:#}", render["rows"]);
 }
+
+/// A stand-in helm script: `body` runs for every call, `$@` being helm's arguments.
+fn fake_helm(dir: &Path, body: &str) -> PathBuf {
+    let p = dir.join("helm");
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    p
+}
+
+#[test]
+fn a_pulled_chart_is_cached_by_repository_chart_and_version() {
+    let tools = tempfile::tempdir().expect("dir");
+    let calls = tools.path().join("pulls");
+    // `pull` unpacks the stand-in chart where helm would and counts the calls; the rest is real helm.
+    let fake = fake_helm(tools.path(), &format!(
+        "if [ \"$1\" = pull ]; then\n  echo \"$@\" >> '{calls}'\n  while [ $# -gt 0 ]; do [ \"$1\" = --untardir ] && dest=$2; shift; done\n  cp -R '{chart}' \"$dest/ollama\"\n  exit 0\nfi\nexec '{helm}' \"$@\"",
+        calls = calls.display(), chart = chart("ollama"), helm = helm().display()));
+    let cache = tempfile::tempdir().expect("cache");
+    let env = [("HELMIGRATE_HELM", fake.to_str().unwrap()), ("XDG_CACHE_HOME", cache.path().to_str().unwrap())];
+    let repo = example_repo("home-infra");
+
+    let first = run_env(&["convert", OLLAMA, "--render", "-o", "json"], repo.path(), &env);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let source = render_of(&json(&first), "ollama")["source"].as_str().unwrap().to_string();
+    assert!(source.starts_with("pulled from https://otwld.github.io/ollama-helm/ into ") && source.contains("helmigrate/charts"), "{source}");
+    let pulls = std::fs::read_to_string(&calls).expect("pull called");
+    assert!(pulls.starts_with("pull ollama --repo https://otwld.github.io/ollama-helm/ --version 1.39.0 --untar"), "{pulls}");
+
+    let second = run_env(&["convert", OLLAMA, "--render", "-o", "json"], repo.path(), &env);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(render_of(&json(&second), "ollama")["source"].as_str().unwrap().starts_with("cached from "));
+    assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), 1, "the second run uses the cache");
+}
+
+#[test]
+fn a_hanging_helm_is_stopped_and_reported_in_one_line() {
+    let tools = tempfile::tempdir().expect("dir");
+    let fake = fake_helm(tools.path(), "sleep 30");
+    let repo = example_repo("home-infra");
+    let dir = format!("ollama={}", chart("ollama"));
+    bin("kubectl-helmigrate"); // built before the clock starts
+    let started = std::time::Instant::now();
+    let r = run_env(&["convert", OLLAMA, "--chart-dir", &dir], repo.path(), &[("HELMIGRATE_HELM", fake.to_str().unwrap()), ("HELMIGRATE_HELM_TIMEOUT", "1")]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the child was not killed");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let lines = failure_lines(&r);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("failed to render chart ollama 1.39.0 with the generated values: helm did not finish within 1 s and was stopped"), "{}", lines[0]);
+}
+
+#[test]
+fn garbage_from_helm_is_a_render_failure_not_a_crash() {
+    let tools = tempfile::tempdir().expect("dir");
+    let fake = fake_helm(tools.path(), "printf 'kind: [\\n\\0\\001 ---\\n- - -\\n'");
+    let repo = example_repo("home-infra");
+    let dir = format!("ollama={}", chart("ollama"));
+    let r = run_env(&["convert", OLLAMA, "--chart-dir", &dir, "-o", "json"], repo.path(), &[("HELMIGRATE_HELM", fake.to_str().unwrap())]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let err = render_of(&json(&r), "ollama")["error"].as_str().expect("error").to_string();
+    assert!(err.starts_with("failed to render chart ollama 1.39.0 with the generated values: helm's output is not readable:"), "{err}");
+}

@@ -153,6 +153,12 @@ pub fn run(kube: &KubeArgs, args: &ConvertArgs) -> Result<i32> {
         Format::Yaml => output::documents(&plan),
     };
     let _ = out.write_all(rendered.as_bytes());
+    if args.output == Format::Yaml {
+        // The documents carry no warnings: a chart that does not render still has to be said.
+        for e in plan.apps.iter().filter_map(|a| a.render.as_ref()?.error.as_ref()) {
+            eprintln!("error: {e}");
+        }
+    }
     if blocked {
         eprintln!("error: the plan has blocking problems (see above); nothing was written");
         return Ok(exit::BLOCKED);

@@ -38,13 +38,12 @@ pub struct Output {
 
 /// Run helm with `args`, killing it after `limit`. Err: it could not start or timed out.
 pub fn run(helm: &Path, args: &[OsString], limit: Duration) -> Result<Output, String> {
-    let mut child = Command::new(helm)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", helm.display()))?;
+    let mut cmd = Command::new(helm);
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // Its own process group, so a timeout also stops whatever helm started (plugins, wrappers).
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run {}: {e}", helm.display()))?;
     // Both pipes are drained on their own threads so a chatty helm never blocks on a full pipe.
     let reader = |pipe: Option<Box<dyn Read + Send>>| std::thread::spawn(move || {
         let mut buf = Vec::new();
@@ -60,8 +59,10 @@ pub fn run(helm: &Path, args: &[OsString], limit: Duration) -> Result<Output, St
         match child.try_wait() {
             Ok(Some(s)) => break s,
             Ok(None) if start.elapsed() >= limit => {
-                let _ = child.kill();
+                kill_group(&mut child);
                 let _ = child.wait();
+                // The readers are not joined: a grandchild that escaped the group may still
+                // hold the pipes open, and waiting for it is what the timeout is there to avoid.
                 return Err(format!("helm did not finish within {} s and was stopped", limit.as_secs()));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
@@ -73,6 +74,19 @@ pub fn run(helm: &Path, args: &[OsString], limit: Duration) -> Result<Output, St
         stdout: out.join().unwrap_or_default(),
         stderr: err.join().unwrap_or_default(),
     })
+}
+
+/// Kill the child's whole process group (it leads one, see `run`), else just the child.
+fn kill_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals the process group this child leads; it
+        // touches no memory of ours.
+        if unsafe { libc::kill(-pid, libc::SIGKILL) } == 0 {
+            return;
+        }
+    }
+    let _ = child.kill();
 }
 
 /// helm's error output as one line: `Error: ` dropped, lines joined, long text cut.
@@ -162,7 +176,10 @@ mod tests {
 
     #[test]
     fn a_hung_helm_is_stopped() {
-        let r = run(Path::new("/bin/sleep"), &["5".into()], Duration::from_millis(200));
+        let start = Instant::now();
+        // A wrapper whose own child keeps the pipes open: the whole group goes.
+        let r = run(Path::new("/bin/sh"), &["-c".into(), "sleep 20; true".into()], Duration::from_millis(300));
         assert!(r.is_err_and(|e| e.contains("did not finish")));
+        assert!(start.elapsed() < Duration::from_secs(10));
     }
 }
