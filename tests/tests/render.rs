@@ -137,6 +137,10 @@ fn an_unexplained_drop_shows_in_the_table_and_fails_only_with_strict() {
     let text = std::fs::read_to_string(&tpl).expect("template");
     let cut = text.replace("      runtimeClassName: {{ . | quote }}\n", "");
     assert_ne!(cut, text, "the stand-in template renders runtimeClassName");
+    // …and the subPath: the ledger's "reuse the existing claim" must not explain that away.
+    let sub = "              subPath: {{ . }}\n";
+    assert!(cut.contains(sub), "the stand-in template renders the subPath");
+    let cut = cut.replace(sub, "");
     std::fs::write(&tpl, cut).expect("write template");
     let dir = format!("ollama={}", lossy.display());
 
@@ -146,12 +150,15 @@ fn an_unexplained_drop_shows_in_the_table_and_fails_only_with_strict() {
     let section = render_section(&r.stdout);
     let line = section.lines().find(|l| l.contains("pod runtimeClassName")).unwrap_or_else(|| panic!("{section}"));
     assert!(line.contains("nvidia") && line.contains("dropped (unexplained)"), "{line}");
-    assert!(section.contains("1 unexplained difference(s) in the render: pod runtimeClassName"), "{section}");
+    let line = section.lines().find(|l| l.contains("volumeMount /root/.ollama")).unwrap_or_else(|| panic!("{section}"));
+    assert!(line.contains("pvc nfs-ai-models subPath ollama") && line.contains("changed (unexplained)"), "{line}");
+    assert!(section.contains("2 unexplained difference(s) in the render: volumeMount /root/.ollama, pod runtimeClassName"), "{section}");
 
     let before = snapshot(repo.path());
     let s = run(&["convert", OLLAMA, "--chart-dir", &dir, "--strict", "--write"], repo.path());
     assert_eq!(s.code, 1, "{}", s.stderr);
     assert!(s.stderr.contains("unexplained: ollama: pod runtimeClassName (dropped: nvidia → -)"), "{}", s.stderr);
+    assert!(s.stderr.contains("unexplained: ollama: volumeMount /root/.ollama (changed: pvc nfs-ai-models subPath ollama → pvc nfs-ai-models)"), "{}", s.stderr);
     assert!(s.stderr.contains("--strict"), "{}", s.stderr);
     assert_eq!(snapshot(repo.path()), before, "--strict with unexplained rows writes nothing");
 }

@@ -210,7 +210,12 @@ fn explain(plan: &AppPlan, keys: &[String], extra_paths: &[&str]) -> Option<Stri
         && !e.path.is_empty() && paths.iter().any(|p| paths_overlap(p, &e.path))) {
         return Some(reason(e));
     }
-    direct.iter().find(|e| !e.why.is_empty()).map(|e| reason(e))
+    // A mapping with a stated reason explains only its own field's rename or rewrite (an env
+    // var the chart writes itself, the GPU toleration, a `latest` tag), never a neighbour's
+    // change: "reuse the existing claim" must not hide a lost subPath.
+    let rewrites = keys[0].starts_with("env ") || keys[0] == "image" || keys[0] == "pod tolerations";
+    direct.iter().find(|e| rewrites && (e.field == keys[0] || keys[0] == "image" && e.field == "image tag") && !e.why.is_empty() && e.why != "chart default")
+        .map(|e| reason(e))
 }
 
 /// Compare the old app with the rendered one: one row per field a user would check.
@@ -223,8 +228,9 @@ pub fn compare(plan: &AppPlan, old: &App, rendered: &Workload, rendered_services
     // The kind: only a plan warning can explain a change (profiles say so there).
     if ow.kind != rw.kind {
         let (a, b) = (ow.kind.to_string(), rw.kind.to_string());
+        // "keeps the workload kind" is the plan's intent, not a reason for the chart to differ.
         let why = plan.warnings.iter().find(|w| w.message.contains(&a) && w.message.contains(&b)).map(|w| w.message.clone())
-            .or_else(|| explain(plan, &["kind".to_string()], &["workload.kind"]));
+            .or_else(|| explain(plan, &["-kind".to_string()], &["workload.kind"]));
         rows.rows.push(Row { field: "kind".into(), unexplained: why.is_none(), old: Some(a), rendered: Some(b), status: RowStatus::Changed, why: why.unwrap_or_default() });
     } else {
         rows.push("kind".into(), Some(ow.kind.to_string()), Some(rw.kind.to_string()), &[], &[]);
@@ -269,9 +275,7 @@ pub fn compare(plan: &AppPlan, old: &App, rendered: &Workload, rendered_services
         keys.sort();
         keys.dedup();
         for k in keys {
-            let gpu = ["ollama.gpu"];
-            let extra: &[&str] = if k.starts_with("nvidia.com/") || k == "amd.com/gpu" { &gpu } else { &[] };
-            rows.value(format!("resources.{which}.{k}"), o.get(k).cloned(), r.get(k).cloned(), &[], extra);
+            rows.value(format!("resources.{which}.{k}"), o.get(k).cloned(), r.get(k).cloned(), &[], &[]);
         }
     }
 

@@ -160,6 +160,8 @@ fn render_app(helm: &Path, limit: std::time::Duration, app: &AppPlan, old: &App,
     if let Some(v) = chart_version(dir).filter(|v| *v != app.chart.version) {
         report.notes.push(format!("the chart folder holds {} {v}; the HelmRelease pins {}", app.chart.name, app.chart.version));
     }
+    // Known before rendering: a key the chart never reads is worth saying even when it fails.
+    report.unread_keys = keys::ChartKeys::load(dir).unread(&app.values);
     let tmp = match tempfile::Builder::new().prefix("helmigrate-render-").tempdir() {
         Ok(t) => t,
         Err(e) => {
@@ -209,7 +211,6 @@ fn render_app(helm: &Path, limit: std::time::Duration, app: &AppPlan, old: &App,
     report.rows = fidelity::compare(app, old, &new.workload, &services, &detects);
     report.duplicate_env = fidelity::duplicate_env(&old.workload, "old");
     report.duplicate_env.extend(fidelity::duplicate_env(&new.workload, "rendered"));
-    report.unread_keys = keys::ChartKeys::load(dir).unread(&app.values);
     report.services = service_problems(old, &services);
     report
 }
