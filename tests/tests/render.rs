@@ -193,13 +193,15 @@ fn a_schema_violation_is_one_line_with_the_values_path_and_nothing_is_written() 
     let repo = example_repo("home-infra");
     let before = snapshot(repo.path());
     let dir = format!("ollama={}", chart("ollama"));
-    let r = run(&["convert", OLLAMA, "--chart-dir", &dir, "--set", "ollama.ollama.gpu.number=many", "--write"], repo.path());
+    let r = run(&["convert", OLLAMA, "--chart-dir", &dir, "--set", "ollama.ollama.gpu.number=many", "--set", "ollama.bogus=1", "--write"], repo.path());
     assert_ne!(r.code, 0, "{}", r.stdout);
     let lines = failure_lines(&r);
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert!(lines[0].contains("failed to render chart ollama 1.39.0 with the generated values (values path ollama.gpu.number):"), "{}", lines[0]);
     assert!(lines[0].contains("got string, want integer"), "helm's message: {}", lines[0]);
     assert!(r.stderr.contains("nothing was written"), "{}", r.stderr);
+    assert!(r.stdout.contains("values key bogus is not in the chart's values.yaml or schema"), "unread keys are said even when the render fails");
+    assert!(!r.stdout.contains("render check: chart"), "no table for a render that failed");
     assert_eq!(snapshot(repo.path()), before);
 }
 

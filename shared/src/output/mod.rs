@@ -90,14 +90,19 @@ pub fn text(plan: &Plan) -> String {
 fn render_section(r: &crate::render::Report) -> String {
     use owo_colors::OwoColorize;
     let mut out = String::new();
+    let warn = |message: String| warning_line(&Warning { level: Level::Warning, message });
+    let unread = |out: &mut String| for k in &r.unread_keys {
+        out.push_str(&warn(format!("values key {k} is not in the chart's values.yaml or schema: the chart never reads it")));
+    };
     if r.error.is_some() {
-        // The blocking warning above already says why, in one line.
+        // The blocking warning above already says why, in one line; a key the chart never
+        // reads may be the cause.
+        unread(&mut out);
         return out;
     }
     out.push_str(&format!("  {} chart {} ({})\n", paint("render check:", |s| s.bold().to_string()), r.chart, r.source));
     out.push_str(&table::fidelity(&r.rows, color()));
     out.push('\n');
-    let warn = |message: String| warning_line(&Warning { level: Level::Warning, message });
     for n in &r.notes {
         out.push_str(&warning_line(&Warning { level: Level::Info, message: n.clone() }));
     }
@@ -105,9 +110,7 @@ fn render_section(r: &crate::render::Report) -> String {
         out.push_str(&warn(format!("env {} is set {} times in the {} workload (container {}): Kubernetes uses the last, {}",
             d.name, d.count, d.workload, d.container, d.used)));
     }
-    for k in &r.unread_keys {
-        out.push_str(&warn(format!("values key {k} is not in the chart's values.yaml or schema: the chart never reads it")));
-    }
+    unread(&mut out);
     for s in &r.services {
         out.push_str(&warn(s.clone()));
     }
