@@ -9,7 +9,7 @@ pub mod exit {
     pub const BLOCKED: i32 = 1;
     /// Bad input or usage: nothing was written.
     pub const BAD_INPUT: i32 = 2;
-    /// The filesystem or git refused an operation.
+    /// The filesystem, git or helm refused an operation.
     pub const IO: i32 = 3;
     /// The cluster could not be reached (connection refused, TLS, timeout on connect).
     pub const UNREACHABLE: i32 = 4;
@@ -70,6 +70,10 @@ pub enum Error {
     #[error("failed to {what}: {msg}")]
     Git { what: String, msg: String },
 
+    /// An external tool (helm) is missing or could not do its part.
+    #[error("failed to {what}: {msg}")]
+    Tool { what: String, msg: String },
+
     #[error("failed to {what}: {msg}")]
     Cluster { fault: Fault, what: String, msg: String },
 }
@@ -86,7 +90,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input { .. } | Error::Usage { .. } => exit::BAD_INPUT,
-            Error::Read { .. } | Error::Write { .. } | Error::Git { .. } => exit::IO,
+            Error::Read { .. } | Error::Write { .. } | Error::Git { .. } | Error::Tool { .. } => exit::IO,
             Error::Cluster { fault, .. } => match fault {
                 Fault::Config => exit::BAD_INPUT,
                 Fault::Unreachable | Fault::Api => exit::UNREACHABLE,

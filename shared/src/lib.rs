@@ -10,6 +10,7 @@ pub mod model;
 pub mod plan;
 pub mod profiles;
 pub mod redact;
+pub mod render;
 pub mod source;
 pub mod yaml;
 

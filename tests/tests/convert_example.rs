@@ -1,5 +1,6 @@
 //! The README's main job: converting examples/home-infra. Golden files under tests/golden/
-//! (HELMIGRATE_BLESS=1 rewrites them after a deliberate change).
+//! (HELMIGRATE_BLESS=1 rewrites them after a deliberate change). Every run passes --no-render so
+//! the goldens are the same with or without helm on PATH.
 
 use helmigrate_tests::{example_repo, git, golden, helmigrate, snapshot};
 
@@ -15,7 +16,7 @@ fn tree_dump(dir: &std::path::Path) -> String {
 fn dry_run_prints_ledger_and_diff_and_writes_nothing() {
     let repo = example_repo("home-infra");
     let before = snapshot(repo.path());
-    let r = helmigrate(&["convert", APPS], repo.path());
+    let r = helmigrate(&["convert", "--no-render", APPS], repo.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     golden("convert/dry-run.txt", &r.stdout);
     assert_eq!(snapshot(repo.path()), before, "a dry run writes nothing");
@@ -24,7 +25,7 @@ fn dry_run_prints_ledger_and_diff_and_writes_nothing() {
 #[test]
 fn json_plan() {
     let repo = example_repo("home-infra");
-    let r = helmigrate(&["convert", APPS, "-o", "json"], repo.path());
+    let r = helmigrate(&["convert", "--no-render", APPS, "-o", "json"], repo.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     let plan: serde_json::Value = serde_json::from_str(&r.stdout).expect("valid JSON");
     let apps = plan["apps"].as_array().expect("apps");
@@ -46,7 +47,7 @@ fn json_plan() {
 #[test]
 fn yaml_prints_only_flux_documents() {
     let repo = example_repo("home-infra");
-    let r = helmigrate(&["convert", APPS, "-o", "yaml"], repo.path());
+    let r = helmigrate(&["convert", "--no-render", APPS, "-o", "yaml"], repo.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     let kinds: Vec<&str> = r.stdout.lines().filter_map(|l| l.strip_prefix("kind: ")).collect();
     assert_eq!(kinds, ["HelmRepository", "HelmRelease", "HelmRepository", "HelmRelease"]);
@@ -56,12 +57,12 @@ fn yaml_prints_only_flux_documents() {
 #[test]
 fn write_produces_the_chart_based_layout_and_a_second_write_changes_nothing() {
     let repo = example_repo("home-infra");
-    let r = helmigrate(&["convert", APPS, "--write"], repo.path());
+    let r = helmigrate(&["convert", "--no-render", APPS, "--write"], repo.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     golden("convert/written.tree", &tree_dump(repo.path()));
 
     let after_first = snapshot(repo.path());
-    let again = helmigrate(&["convert", APPS, "--write"], repo.path());
+    let again = helmigrate(&["convert", "--no-render", APPS, "--write"], repo.path());
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stdout.contains("nothing to change"), "{}", again.stdout);
     assert!(again.stdout.contains("already on charts: ai/ollama, ai/open-webui"), "{}", again.stdout);
@@ -72,7 +73,7 @@ fn write_produces_the_chart_based_layout_and_a_second_write_changes_nothing() {
 fn comments_layout_and_untouched_files_survive() {
     let repo = example_repo("home-infra");
     let before = snapshot(repo.path());
-    assert_eq!(helmigrate(&["convert", APPS, "--write"], repo.path()).code, 0);
+    assert_eq!(helmigrate(&["convert", "--no-render", APPS, "--write"], repo.path()).code, 0);
     let after = snapshot(repo.path());
     let text = |p: &str| String::from_utf8(after[p].clone()).unwrap();
 
@@ -102,7 +103,7 @@ fn comments_layout_and_untouched_files_survive() {
 #[test]
 fn commit_makes_one_conventional_commit_per_app() {
     let repo = example_repo("home-infra");
-    let r = helmigrate(&["convert", APPS, "--write", "--commit"], repo.path());
+    let r = helmigrate(&["convert", "--no-render", APPS, "--write", "--commit"], repo.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     let log = git(repo.path(), &["log", "--format=%s", "-3"]);
     assert_eq!(log, "feat(ai): migrate open-webui to helm chart\nfeat(ai): migrate ollama to helm chart\ninitial\n");
@@ -122,11 +123,11 @@ fn commit_refuses_a_dirty_tree_unless_allowed() {
     let repo = example_repo("home-infra");
     std::fs::write(repo.path().join("notes.txt"), "wip").unwrap();
     let before = snapshot(repo.path());
-    let r = helmigrate(&["convert", APPS, "--write", "--commit"], repo.path());
+    let r = helmigrate(&["convert", "--no-render", APPS, "--write", "--commit"], repo.path());
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("uncommitted changes") && r.stderr.contains("--allow-dirty"), "{}", r.stderr);
     assert_eq!(snapshot(repo.path()), before);
-    let r = helmigrate(&["convert", APPS, "--write", "--commit", "--allow-dirty"], repo.path());
+    let r = helmigrate(&["convert", "--no-render", APPS, "--write", "--commit", "--allow-dirty"], repo.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(git(repo.path(), &["status", "--porcelain"]).contains("notes.txt"), "the user's file is not committed");
 }
@@ -134,7 +135,7 @@ fn commit_refuses_a_dirty_tree_unless_allowed() {
 #[test]
 fn converting_one_app_folder_inherits_the_group_namespace() {
     let repo = example_repo("home-infra");
-    let r = helmigrate(&["convert", "kubernetes/apps/base/ai/ollama", "-o", "json"], repo.path());
+    let r = helmigrate(&["convert", "--no-render", "kubernetes/apps/base/ai/ollama", "-o", "json"], repo.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(plan["apps"][0]["namespace"], "ai");
@@ -144,7 +145,7 @@ fn converting_one_app_folder_inherits_the_group_namespace() {
 #[test]
 fn overrides_turn_on_pipelines_tika_and_redis() {
     let repo = example_repo("home-infra");
-    let r = helmigrate(&["convert", APPS, "-o", "json", "--set", "open-webui.pipelines.enabled=true", "--set", "open-webui.tika.enabled=true",
+    let r = helmigrate(&["convert", "--no-render", APPS, "-o", "json", "--set", "open-webui.pipelines.enabled=true", "--set", "open-webui.tika.enabled=true",
         "--set", "open-webui.websocket.enabled=true", "--set", "open-webui.websocket.redis.enabled=true"], repo.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
@@ -161,7 +162,7 @@ fn values_file_and_chart_version_overrides() {
     let repo = example_repo("home-infra");
     let extra = repo.path().join("extra.yaml");
     std::fs::write(&extra, "resources:\n  limits:\n    memory: 48Gi\n").unwrap();
-    let r = helmigrate(&["convert", APPS, "-o", "json", "--values", &format!("ollama={}", extra.display()), "--chart-version", "ollama=1.40.0"], repo.path());
+    let r = helmigrate(&["convert", "--no-render", APPS, "-o", "json", "--values", &format!("ollama={}", extra.display()), "--chart-version", "ollama=1.40.0"], repo.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(plan["apps"][0]["values"]["resources"], serde_json::json!({"requests": {"memory": "100Mi"}, "limits": {"memory": "48Gi"}}));
@@ -172,7 +173,7 @@ fn values_file_and_chart_version_overrides() {
 #[test]
 fn an_override_for_an_unknown_app_is_a_usage_error() {
     let repo = example_repo("home-infra");
-    let r = helmigrate(&["convert", APPS, "--set", "comfyui.x=1"], repo.path());
+    let r = helmigrate(&["convert", "--no-render", APPS, "--set", "comfyui.x=1"], repo.path());
     assert_eq!(r.code, 2);
     assert_eq!(r.stderr.trim(), "error: failed to apply overrides: no convertible app named `comfyui` here (apps: ollama, open-webui)");
 }
@@ -202,7 +203,7 @@ fn flux_plugin_converts_too() {
 fn created_files_get_ordinary_permissions() {
     use std::os::unix::fs::PermissionsExt;
     let repo = example_repo("home-infra");
-    assert_eq!(helmigrate(&["convert", APPS, "--write"], repo.path()).code, 0);
+    assert_eq!(helmigrate(&["convert", "--no-render", APPS, "--write"], repo.path()).code, 0);
     let mode = std::fs::metadata(repo.path().join("kubernetes/apps/base/ai/ollama/helmrelease.yaml")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o644);
 }
@@ -211,7 +212,7 @@ fn created_files_get_ordinary_permissions() {
 fn a_broken_file_outside_the_converted_tree_is_reported_not_fatal() {
     let repo = example_repo("home-infra");
     std::fs::write(repo.path().join("clusters/home/broken.yaml"), "kind: HelmRepository\nspec: [unclosed\n").unwrap();
-    let r = helmigrate(&["convert", APPS, "-o", "json"], repo.path());
+    let r = helmigrate(&["convert", "--no-render", APPS, "-o", "json"], repo.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert!(plan["warnings"].to_string().contains("clusters/home/broken.yaml:2"), "{}", plan["warnings"]);
@@ -223,7 +224,7 @@ fn a_crlf_sources_file_gets_crlf_documents_appended() {
     let sources = repo.path().join("kubernetes/infrastructure/controllers/helm-repositories.yaml");
     let crlf = std::fs::read_to_string(&sources).unwrap().replace('\n', "\r\n");
     std::fs::write(&sources, &crlf).unwrap();
-    assert_eq!(helmigrate(&["convert", APPS, "--write"], repo.path()).code, 0);
+    assert_eq!(helmigrate(&["convert", "--no-render", APPS, "--write"], repo.path()).code, 0);
     let after = std::fs::read_to_string(&sources).unwrap();
     assert!(after.starts_with(&crlf));
     assert!(!after.replace("\r\n", "").contains('\n'), "no bare LF after the append");

@@ -11,6 +11,8 @@ use crate::cli::KubeArgs;
 use crate::error::{Error, Result, exit};
 use crate::output;
 use crate::plan::{self, Options, Overrides};
+use crate::render;
+use crate::source::Tree;
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -60,6 +62,19 @@ pub struct ConvertArgs {
     /// Also write each app's HelmRepository + HelmRelease documents to DIR/<app>.yaml
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Render each chart with the generated values (`helm template`) and compare it with the old
+    /// workload; failing to render is then an error (default: on when helm is found)
+    #[arg(long, conflicts_with = "no_render")]
+    pub render: bool,
+    /// Skip the render check
+    #[arg(long)]
+    pub no_render: bool,
+    /// Render chart CHART from an unpacked chart folder instead of pulling it (repeatable)
+    #[arg(long = "chart-dir", value_name = "CHART=DIR")]
+    pub chart_dir: Vec<String>,
+    /// Exit 1 (nothing written) when the render changes or drops a field the ledger does not explain
+    #[arg(long)]
+    pub strict: bool,
 }
 
 impl ConvertArgs {
@@ -79,33 +94,57 @@ impl ConvertArgs {
         }
         Ok(Options { overrides, chart_versions, prepare: self.prepare, fix_routes: self.fix_routes })
     }
+
+    fn render_options(&self) -> Result<render::Options> {
+        let mode = if self.no_render { render::Mode::Off } else if self.render { render::Mode::On } else { render::Mode::Auto };
+        let mut chart_dirs = BTreeMap::new();
+        for cd in &self.chart_dir {
+            let (chart, dir) = cd.split_once('=').filter(|(c, d)| !c.is_empty() && !d.is_empty())
+                .ok_or_else(|| Error::usage("parse --chart-dir", format!("`{cd}` is not CHART=DIR")))?;
+            if crate::profiles::by_chart_name(chart).is_none() {
+                let names: Vec<&str> = crate::profiles::all().iter().map(|p| p.chart().name).collect();
+                return Err(Error::usage("parse --chart-dir", format!("no chart profile named `{chart}` (known: {})", names.join(", "))));
+            }
+            let dir = PathBuf::from(dir);
+            if !dir.join("Chart.yaml").is_file() {
+                return Err(Error::usage("parse --chart-dir", format!("{} has no Chart.yaml: pass an unpacked chart folder", dir.display())));
+            }
+            chart_dirs.insert(chart.to_string(), dir);
+        }
+        Ok(render::Options { mode, chart_dirs })
+    }
 }
 
-fn plan_from_cluster(kube: &KubeArgs, opts: &Options) -> Result<plan::Plan> {
+fn plan_from_cluster(kube: &KubeArgs, opts: &Options) -> Result<(plan::Plan, Tree)> {
     crate::cluster::runtime()?.block_on(async {
         let cluster = crate::cluster::connect(kube).await?;
         let (tree, sources) = crate::cluster::live::load(&cluster).await?;
         let mut plan = plan::plan_live(&tree, opts, sources)?;
         plan.cluster = Some(format!("{} namespace {}", cluster.server, cluster.namespace));
-        Ok(plan)
+        Ok((plan, tree))
     })
 }
 
-/// Repo mode with an explicit --kubeconfig/--context: the hand-over also reads the live Flux
-/// Kustomizations and volumes. An unreachable cluster is a warning: the files are the plan.
-fn plan_repo_with_cluster(kube: &KubeArgs, path: &std::path::Path, opts: &Options) -> Result<plan::Plan> {
+/// Plan the tree at `path`, keeping the tree: the render check compares against its workloads.
+/// With an explicit --kubeconfig/--context the hand-over also reads the live Flux Kustomizations
+/// and volumes; an unreachable cluster is a warning, since the files are the plan.
+fn plan_from_repo(kube: &KubeArgs, path: &std::path::Path, opts: &Options) -> Result<(plan::Plan, Tree)> {
     let mut tree = plan::load(path)?;
-    let note = crate::cluster::runtime()?.block_on(async {
-        match crate::cluster::connect(kube).await {
-            Ok(cluster) => crate::cluster::live::enrich_repo_tree(&cluster, &mut tree).await,
-            Err(e) => Some(format!("{e}: prune and volumes judged from the repo only")),
-        }
-    });
+    let note = if kube.kubeconfig.is_some() || kube.context.is_some() {
+        crate::cluster::runtime()?.block_on(async {
+            match crate::cluster::connect(kube).await {
+                Ok(cluster) => crate::cluster::live::enrich_repo_tree(&cluster, &mut tree).await,
+                Err(e) => Some(format!("{e}: prune and volumes judged from the repo only")),
+            }
+        })
+    } else {
+        None
+    };
     let mut plan = plan::plan_tree(&tree, opts)?;
     if let Some(message) = note {
         plan.warnings.push(plan::Warning { level: plan::Level::Warning, message });
     }
-    Ok(plan)
+    Ok((plan, tree))
 }
 
 /// `--out DIR`: each app's documents as DIR/<app>.yaml, written atomically.
@@ -121,12 +160,13 @@ fn write_out(dir: &std::path::Path, plan: &plan::Plan) -> Result<()> {
 
 pub fn run(kube: &KubeArgs, args: &ConvertArgs) -> Result<i32> {
     let opts = args.options()?;
-    let plan = match &args.path {
-        Some(path) if kube.kubeconfig.is_some() || kube.context.is_some() => plan_repo_with_cluster(kube, path, &opts)?,
-        Some(path) => plan::build(path, &opts)?,
+    let render_opts = args.render_options()?;
+    let (mut plan, tree) = match &args.path {
+        Some(path) => plan_from_repo(kube, path, &opts)?,
         None if args.write => return Err(Error::usage("convert", "--write needs PATH: the files of a GitOps repo to change (without PATH, convert reads the cluster and writes nothing; use --out DIR)")),
         None => plan_from_cluster(kube, &opts)?,
     };
+    render::check(&mut plan, &tree, &render_opts)?;
     let blocked = plan.blocked();
     let mut out = std::io::stdout().lock();
     let rendered = match args.output {
@@ -135,9 +175,31 @@ pub fn run(kube: &KubeArgs, args: &ConvertArgs) -> Result<i32> {
         Format::Yaml => output::documents(&plan),
     };
     let _ = out.write_all(rendered.as_bytes());
+    if args.output == Format::Yaml {
+        // The documents carry no warnings: a chart that does not render still has to be said.
+        for e in plan.apps.iter().filter_map(|a| a.render.as_ref()?.error.as_ref()) {
+            eprintln!("error: {e}");
+        }
+    }
     if blocked {
         eprintln!("error: the plan has blocking problems (see above); nothing was written");
         return Ok(exit::BLOCKED);
+    }
+    if args.strict {
+        let unexplained: Vec<String> = plan.apps.iter()
+            .flat_map(|a| a.render.iter().flat_map(move |r| r.unexplained().map(move |row| format!("{}: {} ({}: {} → {})", a.name, row.field,
+                row.status.as_str(), row.old.as_deref().unwrap_or("-"), row.rendered.as_deref().unwrap_or("-")))))
+            .collect();
+        if !unexplained.is_empty() {
+            for u in &unexplained {
+                eprintln!("unexplained: {u}");
+            }
+            eprintln!("error: --strict: the render changes or drops {} field(s) the ledger does not explain; nothing was written", unexplained.len());
+            return Ok(exit::BLOCKED);
+        }
+        if plan.apps.iter().any(|a| a.render.is_none()) {
+            eprintln!("warning: --strict: not every app was rendered (see above), so not every field was checked");
+        }
     }
     if let Some(dir) = &args.out {
         write_out(dir, &plan)?;

@@ -59,6 +59,9 @@ fn text_unmasked(plan: &Plan) -> String {
         for w in &app.warnings {
             out.push_str(&warning_line(w));
         }
+        if let Some(r) = &app.render {
+            out.push_str(&render_section(r));
+        }
         out.push_str(&handover(&app.handover));
         out.push('\n');
     }
@@ -95,6 +98,42 @@ fn handover(h: &crate::plan::handover::Handover) -> String {
         s.push_str(&format!("    - {step}\n"));
     }
     s
+}
+
+/// The render check under an app: where the chart came from, the fidelity table, then one line
+/// per finding (duplicate env, unread values keys, Services, unexplained rows).
+fn render_section(r: &crate::render::Report) -> String {
+    use owo_colors::OwoColorize;
+    let mut out = String::new();
+    let warn = |message: String| warning_line(&Warning { level: Level::Warning, message });
+    let unread = |out: &mut String| for k in &r.unread_keys {
+        out.push_str(&warn(format!("values key {k} is not in the chart's values.yaml or schema: the chart never reads it")));
+    };
+    if r.error.is_some() {
+        // The blocking warning above already says why, in one line; a key the chart never
+        // reads may be the cause.
+        unread(&mut out);
+        return out;
+    }
+    out.push_str(&format!("  {} chart {} ({})\n", paint("render check:", |s| s.bold().to_string()), r.chart, r.source));
+    out.push_str(&table::fidelity(&r.rows, color()));
+    out.push('\n');
+    for n in &r.notes {
+        out.push_str(&warning_line(&Warning { level: Level::Info, message: n.clone() }));
+    }
+    for d in &r.duplicate_env {
+        out.push_str(&warn(format!("env {} is set {} times in the {} workload (container {}): Kubernetes uses the last, {}",
+            d.name, d.count, d.workload, d.container, d.used)));
+    }
+    unread(&mut out);
+    for s in &r.services {
+        out.push_str(&warn(s.clone()));
+    }
+    let unexplained: Vec<&str> = r.unexplained().map(|row| row.field.as_str()).collect();
+    if !unexplained.is_empty() {
+        out.push_str(&warn(format!("{} unexplained difference(s) in the render: {} (--strict fails on these)", unexplained.len(), unexplained.join(", "))));
+    }
+    out
 }
 
 fn app_title(app: &AppPlan) -> String {

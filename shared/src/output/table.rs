@@ -27,3 +27,34 @@ pub fn ledger(entries: &[Entry], color: bool) -> String {
     }
     t.to_string()
 }
+
+/// The render check as a table: FIELD | OLD | RENDERED | STATUS | WHY.
+pub fn fidelity(rows: &[crate::render::Row], color: bool) -> String {
+    use crate::render::RowStatus;
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    if !color {
+        t.force_no_tty();
+    } else {
+        t.enforce_styling();
+    }
+    t.set_header(["FIELD", "OLD", "RENDERED", "STATUS", "WHY"]);
+    let cut = |s: &Option<String>| {
+        let s = s.as_deref().unwrap_or("-");
+        if s.chars().count() > 48 { format!("{}…", s.chars().take(47).collect::<String>()) } else { s.to_string() }
+    };
+    for r in rows {
+        let label = if r.unexplained { format!("{} (unexplained)", r.status.as_str()) } else { r.status.as_str().to_string() };
+        let mut status = Cell::new(label);
+        if color {
+            status = status.fg(match (r.status, r.unexplained) {
+                (_, true) => Color::Red,
+                (RowStatus::Preserved, _) => Color::Green,
+                (RowStatus::AddedByChart, _) => Color::Blue,
+                _ => Color::Yellow,
+            });
+        }
+        t.add_row([Cell::new(&r.field), Cell::new(cut(&r.old)), Cell::new(cut(&r.rendered)), status, Cell::new(&r.why)]);
+    }
+    t.to_string()
+}

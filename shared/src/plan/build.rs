@@ -67,6 +67,9 @@ pub struct AppPlan {
     /// File changes this app adds on top of the apps before it (for one commit per app).
     #[serde(skip)]
     pub changes: Vec<FileChange>,
+    /// The render check (`convert --render`), when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub render: Option<crate::render::Report>,
 }
 
 impl AppPlan {
@@ -357,6 +360,7 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
         deleted,
         documents,
         changes: Vec::new(),
+        render: None,
     })
 }
 

@@ -1,0 +1,185 @@
+//! Running helm: finding the binary, locating a chart (a `--chart-dir` folder, the cache, or a
+//! pull from the HelmRepository), and `helm template` with a hard timeout.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long one helm call may take before it is killed (a hung pull or a looping template).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// helm's output beyond this is not read: no chart renders that much for one release.
+const MAX_OUTPUT: u64 = 64 * 1024 * 1024;
+
+/// The helm binary: `HELMIGRATE_HELM` when set (tests, pinned installs), else `helm` on PATH.
+pub fn find() -> Result<PathBuf, String> {
+    match std::env::var_os("HELMIGRATE_HELM").filter(|v| !v.is_empty()) {
+        Some(p) => {
+            let p = PathBuf::from(p);
+            if p.is_file() { Ok(p) } else { Err(format!("HELMIGRATE_HELM points at {}, which is not a file", p.display())) }
+        }
+        None => which::which("helm").map_err(|_| "helm was not found on PATH".to_string()),
+    }
+}
+
+/// The timeout for one helm call: `HELMIGRATE_HELM_TIMEOUT` seconds, else 60 s.
+pub fn timeout() -> Duration {
+    std::env::var("HELMIGRATE_HELM_TIMEOUT").ok().and_then(|s| s.trim().parse::<u64>().ok()).filter(|s| *s > 0)
+        .map_or(DEFAULT_TIMEOUT, Duration::from_secs)
+}
+
+/// What a finished helm call printed.
+pub struct Output {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run helm with `args`, killing it after `limit`. Err: it could not start or timed out.
+pub fn run(helm: &Path, args: &[OsString], limit: Duration) -> Result<Output, String> {
+    let mut cmd = Command::new(helm);
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // Its own process group, so a timeout also stops whatever helm started (plugins, wrappers).
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run {}: {e}", helm.display()))?;
+    // Both pipes are drained on their own threads so a chatty helm never blocks on a full pipe.
+    let reader = |pipe: Option<Box<dyn Read + Send>>| std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(p) = pipe {
+            let _ = p.take(MAX_OUTPUT).read_to_end(&mut buf);
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    });
+    let out = reader(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if start.elapsed() >= limit => {
+                kill_group(&mut child);
+                let _ = child.wait();
+                // The readers are not joined: a grandchild that escaped the group may still
+                // hold the pipes open, and waiting for it is what the timeout is there to avoid.
+                return Err(format!("helm did not finish within {} s and was stopped", limit.as_secs()));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("cannot wait for helm: {e}")),
+        }
+    };
+    Ok(Output {
+        success: status.success(),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
+}
+
+/// Kill the child's whole process group (it leads one, see `run`), else just the child.
+fn kill_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals the process group this child leads; it
+        // touches no memory of ours.
+        if unsafe { libc::kill(-pid, libc::SIGKILL) } == 0 {
+            return;
+        }
+    }
+    let _ = child.kill();
+}
+
+/// helm's error output as one line: `Error: ` dropped, lines joined, long text cut.
+pub fn one_line(stderr: &str) -> String {
+    let joined = stderr.lines().map(str::trim).filter(|l| !l.is_empty())
+        .map(|l| l.strip_prefix("Error: ").unwrap_or(l))
+        .collect::<Vec<_>>().join(" ");
+    let joined = if joined.is_empty() { "helm failed without a message".to_string() } else { joined };
+    if joined.chars().count() > 600 { format!("{}…", joined.chars().take(599).collect::<String>()) } else { joined }
+}
+
+/// Where pulled charts are kept: `$XDG_CACHE_HOME/helmigrate/charts`, else `~/.cache/…`.
+pub fn cache_root() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()).map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("helmigrate").join("charts"))
+}
+
+/// The cache folder of one chart version: readable repo name plus a hash of the full URL, so
+/// two repositories with the same host and path shape never share an entry.
+pub fn cache_dir(root: &Path, repository: &str, chart: &str, version: &str) -> PathBuf {
+    let clean = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect::<String>();
+    let repo = repository.trim_start_matches("https://").trim_start_matches("http://").trim_matches('/');
+    // FNV-1a: stable across Rust releases, unlike std's hasher.
+    let hash = repository.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+    root.join(format!("{}-{:08x}", clean(repo), hash as u32)).join(format!("{}-{}", clean(chart), clean(version)))
+}
+
+/// A chart version from the cache, pulling it first when missing: the unpacked chart folder.
+pub fn pull_cached(helm: &Path, repository: &str, chart: &str, version: &str, limit: Duration) -> Result<(PathBuf, bool), String> {
+    let root = cache_root().ok_or("no cache folder: neither XDG_CACHE_HOME nor HOME is set")?;
+    let dir = cache_dir(&root, repository, chart, version);
+    let unpacked = dir.join(chart);
+    if unpacked.join("Chart.yaml").is_file() {
+        return Ok((unpacked, true));
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // Pull into a fresh folder beside the entry and move it in whole: a cut-off pull never
+    // leaves a half chart that later runs would take for a cached one.
+    let tmp = tempfile::Builder::new().prefix(".pull-").tempdir_in(&dir).map_err(|e| format!("cannot create a folder in {}: {e}", dir.display()))?;
+    let args: Vec<OsString> = vec!["pull".into(), chart.into(), "--repo".into(), repository.into(), "--version".into(), version.into(),
+        "--untar".into(), "--untardir".into(), tmp.path().into()];
+    match run(helm, &args, limit) {
+        Ok(o) if o.success => {}
+        failed => {
+            // Leave no empty entry behind for a chart that never arrived.
+            drop(tmp);
+            let _ = std::fs::remove_dir(&dir);
+            return Err(failed.map(|o| one_line(&o.stderr)).unwrap_or_else(|e| e));
+        }
+    }
+    let got = tmp.path().join(chart);
+    if !got.join("Chart.yaml").is_file() {
+        return Err(format!("helm pull gave no {chart}/Chart.yaml"));
+    }
+    match std::fs::rename(&got, &unpacked) {
+        Ok(()) => Ok((unpacked, false)),
+        // Another run filled the entry meanwhile: use that one.
+        Err(_) if unpacked.join("Chart.yaml").is_file() => Ok((unpacked, true)),
+        Err(e) => Err(format!("cannot move the pulled chart into {}: {e}", unpacked.display())),
+    }
+}
+
+/// `helm template RELEASE CHART --namespace NS -f VALUES`.
+pub fn template(helm: &Path, release: &str, chart: &Path, namespace: &str, values: &Path, limit: Duration) -> Result<Output, String> {
+    let args: Vec<OsString> = vec!["template".into(), release.into(), chart.into(), "--namespace".into(), namespace.into(), "-f".into(), values.into()];
+    run(helm, &args, limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_drops_the_prefix_and_joins() {
+        assert_eq!(one_line("Error: a\n  b\n"), "a b");
+        assert_eq!(one_line(""), "helm failed without a message");
+    }
+
+    #[test]
+    fn cache_dirs_differ_per_repository() {
+        let a = cache_dir(Path::new("/c"), "https://x.io/a/", "ollama", "1.0");
+        let b = cache_dir(Path::new("/c"), "https://x.io/a_", "ollama", "1.0");
+        assert_ne!(a, b);
+        assert!(a.ends_with("ollama-1.0"));
+    }
+
+    #[test]
+    fn a_hung_helm_is_stopped() {
+        let start = Instant::now();
+        // A wrapper whose own child keeps the pipes open: the whole group goes.
+        let r = run(Path::new("/bin/sh"), &["-c".into(), "sleep 20; true".into()], Duration::from_millis(300));
+        assert!(r.is_err_and(|e| e.contains("did not finish")));
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+}

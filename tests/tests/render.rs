@@ -1,0 +1,427 @@
+//! `convert --render`: helm renders the chart with the generated values and the result is
+//! compared with the old workload. Uses the project's own stand-in charts (tests/charts) and the
+//! pinned helm that scripts/build-tools builds; never the network.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use helmigrate_tests::{Run, bin, copy_dir, example_repo, repo_from, snapshot, testenv, workspace};
+use serde_json::Value;
+
+const OLLAMA: &str = "kubernetes/apps/base/ai/ollama";
+const APPS: &str = "kubernetes/apps/base/ai";
+
+fn helm() -> PathBuf {
+    let dir = testenv::locate_bin_dir().unwrap_or_else(|e| panic!("{e}"));
+    dir.join("helm")
+}
+
+fn chart(name: &str) -> String {
+    workspace().join("tests/charts").join(name).display().to_string()
+}
+
+/// Run `kubectl-helmigrate` with `env` (and a private chart cache, so nothing outside the test is
+/// read or written).
+fn run_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Run {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let mut cmd = Command::new(bin("kubectl-helmigrate"));
+    cmd.args(args).current_dir(cwd).env("NO_COLOR", "1").env_remove("FORCE_COLOR")
+        .env_remove("HELMIGRATE_HELM").env_remove("HELMIGRATE_HELM_TIMEOUT").env("XDG_CACHE_HOME", cache.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run kubectl-helmigrate");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Run with the pinned helm.
+fn run(args: &[&str], cwd: &Path) -> Run {
+    let h = helm();
+    run_env(args, cwd, &[("HELMIGRATE_HELM", h.to_str().expect("utf-8 path"))])
+}
+
+fn json(r: &Run) -> Value {
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", r.stdout, r.stderr))
+}
+
+fn render_of<'a>(plan: &'a Value, app: &str) -> &'a Value {
+    let a = plan["apps"].as_array().expect("apps").iter().find(|a| a["name"] == app).unwrap_or_else(|| panic!("no app {app}"));
+    &a["render"]
+}
+
+fn row<'a>(render: &'a Value, field: &str) -> &'a Value {
+    render["rows"].as_array().expect("rows").iter().find(|r| r["field"] == field)
+        .unwrap_or_else(|| panic!("no row {field} in {:#}", render["rows"]))
+}
+
+/// The text output's render section of the first app: from `render check:` to the blank line.
+fn render_section(stdout: &str) -> String {
+    let start = stdout.find("render check:").unwrap_or_else(|| panic!("no render section in:\n{stdout}"));
+    let rest = &stdout[start..];
+    rest[..rest.find("\n\n").unwrap_or(rest.len())].to_string()
+}
+
+/// A one-app repo: an ollama Deployment (edited by `f`) with a Service, in namespace ai.
+fn ollama_repo(f: impl FnOnce(&mut Value), extra: &[(&str, &str)]) -> tempfile::TempDir {
+    let mut w = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": "ollama" },
+        "spec": { "selector": { "matchLabels": { "app": "ollama" } }, "template": {
+            "metadata": { "labels": { "app": "ollama" } },
+            "spec": { "containers": [ { "name": "ollama", "image": "ollama/ollama:0.15.2",
+                "ports": [ { "name": "http", "containerPort": 11434 } ],
+                "env": [ { "name": "TZ", "value": "Europe/Berlin" } ] } ] } } }
+    });
+    f(&mut w);
+    let svc = serde_json::json!({ "apiVersion": "v1", "kind": "Service", "metadata": { "name": "ollama" },
+        "spec": { "selector": { "app": "ollama" }, "ports": [ { "name": "http", "port": 11434, "targetPort": "http" } ] } });
+    let w = serde_json::to_string_pretty(&w).expect("json");
+    let svc = serde_json::to_string_pretty(&svc).expect("json");
+    let mut resources = String::from("namespace: ai\nresources:\n  - deployment.yaml\n  - service.yaml\n");
+    let mut files = vec![(".helmigrate.yaml", ""), ("apps/ollama/deployment.yaml", w.as_str()), ("apps/ollama/service.yaml", svc.as_str())];
+    for (p, t) in extra {
+        resources.push_str(&format!("  - {}\n", p.trim_start_matches("apps/ollama/")));
+        files.push((p, t));
+    }
+    files.push(("apps/ollama/kustomization.yaml", resources.as_str()));
+    repo_from(&files)
+}
+
+#[test]
+fn example_ollama_renders_with_every_row_preserved_or_explained() {
+    let repo = example_repo("home-infra");
+    let dir = format!("ollama={}", chart("ollama"));
+    let r = run(&["convert", OLLAMA, "--render", "--strict", "--chart-dir", &dir, "-o", "json"], repo.path());
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let plan = json(&r);
+    let render = render_of(&plan, "ollama");
+    assert_eq!(render["chart"], "ollama 1.39.0");
+    assert!(render["source"].as_str().unwrap().contains("tests/charts/ollama"), "{}", render["source"]);
+    let rows = render["rows"].as_array().unwrap();
+    assert!(rows.len() >= 12, "{rows:#?}");
+    for r in rows {
+        assert_eq!(r["unexplained"], false, "unexplained row {r}");
+        assert!(["preserved", "added-by-chart"].contains(&r["status"].as_str().unwrap()) || !r["why"].as_str().unwrap_or("").is_empty(), "{r}");
+    }
+    for (field, status) in [("image", "preserved"), ("env TZ", "preserved"), ("env OLLAMA_KEEP_ALIVE", "preserved"),
+        ("resources.limits.nvidia.com/gpu", "preserved"), ("resources.requests.memory", "preserved"), ("pod runtimeClassName", "preserved"),
+        ("volumeMount /root/.ollama", "preserved"), ("port http", "preserved"), ("service ollama port", "preserved"),
+        ("env OLLAMA_HOST", "added-by-chart"), ("pod tolerations", "added-by-chart"), ("kind", "changed")] {
+        assert_eq!(row(render, field)["status"], status, "{field}: {}", row(render, field));
+    }
+    assert_eq!(row(render, "volumeMount /root/.ollama")["rendered"], "pvc nfs-ai-models subPath ollama");
+    assert!(row(render, "kind")["why"].as_str().unwrap().contains("StatefulSet"));
+    assert_eq!(render["unreadKeys"], serde_json::json!([]));
+    assert_eq!(render["duplicateEnv"], serde_json::json!([]));
+    assert_eq!(render["services"], serde_json::json!([]));
+
+    // The same check as a table in the text output.
+    let t = run(&["convert", OLLAMA, "--chart-dir", &dir], repo.path());
+    assert_eq!(t.code, 0, "{}", t.stderr);
+    let section = render_section(&t.stdout);
+    assert!(section.contains("render check: chart ollama 1.39.0"), "{section}");
+    assert!(section.contains("│ pod runtimeClassName") && section.contains("preserved"), "{section}");
+    assert!(!section.contains("unexplained"), "{section}");
+}
+
+#[test]
+fn an_unexplained_drop_shows_in_the_table_and_fails_only_with_strict() {
+    // The stand-in chart, edited so that it loses runtimeClassName: no ledger entry explains that.
+    let charts = tempfile::tempdir().expect("dir");
+    let lossy = charts.path().join("ollama");
+    copy_dir(Path::new(&chart("ollama")), &lossy);
+    let tpl = lossy.join("templates/deployment.yaml");
+    let text = std::fs::read_to_string(&tpl).expect("template");
+    let cut = text.replace("      runtimeClassName: {{ . | quote }}\n", "");
+    assert_ne!(cut, text, "the stand-in template renders runtimeClassName");
+    // …and the subPath: the ledger's "reuse the existing claim" must not explain that away.
+    let sub = "              subPath: {{ . }}\n";
+    assert!(cut.contains(sub), "the stand-in template renders the subPath");
+    let cut = cut.replace(sub, "");
+    std::fs::write(&tpl, cut).expect("write template");
+    let dir = format!("ollama={}", lossy.display());
+
+    let repo = example_repo("home-infra");
+    let r = run(&["convert", OLLAMA, "--chart-dir", &dir], repo.path());
+    assert_eq!(r.code, 0, "without --strict an unexplained drop is a warning: {}", r.stderr);
+    let section = render_section(&r.stdout);
+    let line = section.lines().find(|l| l.contains("pod runtimeClassName")).unwrap_or_else(|| panic!("{section}"));
+    assert!(line.contains("nvidia") && line.contains("dropped (unexplained)"), "{line}");
+    let line = section.lines().find(|l| l.contains("volumeMount /root/.ollama")).unwrap_or_else(|| panic!("{section}"));
+    assert!(line.contains("pvc nfs-ai-models subPath ollama") && line.contains("changed (unexplained)"), "{line}");
+    assert!(section.contains("2 unexplained difference(s) in the render: volumeMount /root/.ollama, pod runtimeClassName"), "{section}");
+
+    let before = snapshot(repo.path());
+    let s = run(&["convert", OLLAMA, "--chart-dir", &dir, "--strict", "--write"], repo.path());
+    assert_eq!(s.code, 1, "{}", s.stderr);
+    assert!(s.stderr.contains("unexplained: ollama: pod runtimeClassName (dropped: nvidia → -)"), "{}", s.stderr);
+    assert!(s.stderr.contains("unexplained: ollama: volumeMount /root/.ollama (changed: pvc nfs-ai-models subPath ollama → pvc nfs-ai-models)"), "{}", s.stderr);
+    assert!(s.stderr.contains("--strict"), "{}", s.stderr);
+    assert_eq!(snapshot(repo.path()), before, "--strict with unexplained rows writes nothing");
+}
+
+#[test]
+fn duplicate_env_names_are_reported_with_the_value_kubernetes_uses() {
+    let repo = ollama_repo(|w| {
+        w["spec"]["template"]["spec"]["containers"][0]["env"] = serde_json::json!([
+            { "name": "TZ", "value": "Europe/Berlin" }, { "name": "OLLAMA_KEEP_ALIVE", "value": "5m" }, { "name": "TZ", "value": "Europe/Paris" }]);
+    }, &[]);
+    let dir = format!("ollama={}", chart("ollama"));
+    let r = run(&["convert", "apps/ollama", "--chart-dir", &dir], repo.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let section = render_section(&r.stdout);
+    assert!(section.contains("env TZ is set 2 times in the old workload (container ollama): Kubernetes uses the last, \"Europe/Paris\""), "{section}");
+    assert!(section.contains("env TZ is set 2 times in the rendered workload (container ollama): Kubernetes uses the last, \"Europe/Paris\""), "{section}");
+    assert!(!section.contains("OLLAMA_KEEP_ALIVE is set"), "{section}");
+
+    let j = json(&run(&["convert", "apps/ollama", "--chart-dir", &dir, "-o", "json"], repo.path()));
+    let dups = render_of(&j, "ollama")["duplicateEnv"].as_array().expect("duplicateEnv").clone();
+    let which: Vec<&str> = dups.iter().map(|d| d["workload"].as_str().unwrap()).collect();
+    assert_eq!(which, ["old", "rendered"]);
+    assert!(dups.iter().all(|d| d["name"] == "TZ" && d["count"] == 2));
+}
+
+fn failure_lines(r: &Run) -> Vec<String> {
+    r.stdout.lines().chain(r.stderr.lines()).filter(|l| l.contains("failed to render")).map(str::to_string).collect()
+}
+
+#[test]
+fn a_schema_violation_is_one_line_with_the_values_path_and_nothing_is_written() {
+    let repo = example_repo("home-infra");
+    let before = snapshot(repo.path());
+    let dir = format!("ollama={}", chart("ollama"));
+    let r = run(&["convert", OLLAMA, "--chart-dir", &dir, "--set", "ollama.ollama.gpu.number=many", "--set", "ollama.bogus=1", "--write"], repo.path());
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    let lines = failure_lines(&r);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("failed to render chart ollama 1.39.0 with the generated values (values path ollama.gpu.number):"), "{}", lines[0]);
+    assert!(lines[0].contains("got string, want integer"), "helm's message: {}", lines[0]);
+    assert!(r.stderr.contains("nothing was written"), "{}", r.stderr);
+    assert!(r.stdout.contains("values key bogus is not in the chart's values.yaml or schema"), "unread keys are said even when the render fails");
+    assert!(!r.stdout.contains("render check: chart"), "no table for a render that failed");
+    assert_eq!(snapshot(repo.path()), before);
+}
+
+#[test]
+fn a_template_failure_is_one_line_with_the_values_path() {
+    let repo = example_repo("home-infra");
+    let dir = format!("ollama={}", chart("ollama"));
+    let r = run(&["convert", OLLAMA, "--chart-dir", &dir, "--set", "ollama.ollama.gpu.type=intel", "-o", "json"], repo.path());
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let plan = json(&r);
+    let err = render_of(&plan, "ollama")["error"].as_str().expect("render.error").to_string();
+    assert!(err.starts_with("failed to render chart ollama 1.39.0 with the generated values (values path ollama.gpu.type): execution error at"), "{err}");
+    assert!(err.contains("must be nvidia or amd, not \"intel\"") && !err.contains('\n'), "{err}");
+    assert_eq!(plan["blocked"], true);
+}
+
+#[test]
+fn values_keys_the_chart_never_reads_are_reported() {
+    let repo = example_repo("home-infra");
+    let dir = format!("ollama={}", chart("ollama"));
+    let r = run(&["convert", OLLAMA, "--chart-dir", &dir, "--set", "ollama.bogus=1", "--set", "ollama.ollama.gpuCount=2"], repo.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let section = render_section(&r.stdout);
+    assert!(section.contains("values key bogus is not in the chart's values.yaml or schema: the chart never reads it"), "{section}");
+    assert!(section.contains("values key ollama.gpuCount is not in the chart's values.yaml or schema: the chart never reads it"), "{section}");
+    let j = json(&run(&["convert", OLLAMA, "--chart-dir", &dir, "--set", "ollama.bogus=1", "-o", "json"], repo.path()));
+    assert_eq!(render_of(&j, "ollama")["unreadKeys"], serde_json::json!(["bogus"]), "known keys (podLabels.app, extraEnv, resources…) are not reported");
+}
+
+#[test]
+fn a_rendered_service_port_that_differs_from_the_old_service_is_reported() {
+    let repo = ollama_repo(|_| {}, &[]);
+    let dir = format!("ollama={}", chart("ollama"));
+    let r = run(&["convert", "apps/ollama", "--chart-dir", &dir, "--set", "ollama.service.port=8080"], repo.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let section = render_section(&r.stdout);
+    assert!(section.contains("the old Service ollama:11434 is rendered as ollama:8080"), "{section}");
+    assert!(section.contains("run with --fix-routes to rewrite the backendRef, or keep the name with the chart's override key (fullnameOverride/nameOverride/service.port)"), "{section}");
+    let line = section.lines().find(|l| l.contains("service ollama port")).expect("service row");
+    assert!(line.contains("ollama:8080") && line.contains("changed") && !line.contains("unexplained"), "the --set explains it: {line}");
+}
+
+#[test]
+fn an_httproute_to_a_service_the_render_lacks_is_reported() {
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: ollama\nspec:\n  rules:\n    - backendRefs:\n        - name: ollama\n          port: 11434\n";
+    let repo = ollama_repo(|_| {}, &[("apps/ollama/route.yaml", route)]);
+    let dir = format!("ollama={}", chart("ollama"));
+    let r = run(&["convert", "apps/ollama", "--chart-dir", &dir, "--set", "ollama.fullnameOverride=llm", "-o", "json"], repo.path());
+    let plan = json(&r);
+    let services = render_of(&plan, "ollama")["services"].as_array().expect("services").clone();
+    let msg = services.iter().filter_map(Value::as_str).find(|m| m.starts_with("HTTPRoute ollama"))
+        .unwrap_or_else(|| panic!("{services:#?}"));
+    assert!(msg.contains("sends traffic to ollama:11434, but the render has Service llm:11434") && msg.contains("--fix-routes"), "{msg}");
+    assert!(services.iter().any(|m| m.as_str().unwrap().starts_with("the old Service ollama:11434 is not in the render")), "{services:#?}");
+}
+
+#[test]
+fn without_helm_or_with_no_render_there_is_no_render_section() {
+    let repo = example_repo("home-infra");
+    let empty = tempfile::tempdir().expect("dir");
+    let path = empty.path().to_str().unwrap();
+    let dir = format!("ollama={}", chart("ollama"));
+
+    let r = run_env(&["convert", OLLAMA, "--chart-dir", &dir, "-o", "json"], repo.path(), &[("PATH", path)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(render_of(&json(&r), "ollama").is_null(), "no helm on PATH: no render");
+    assert!(!r.stdout.contains("render check") && !r.stderr.contains("render"), "{}", r.stderr);
+
+    let n = run(&["convert", OLLAMA, "--chart-dir", &dir, "--no-render"], repo.path());
+    assert_eq!(n.code, 0, "{}", n.stderr);
+    assert!(!n.stdout.contains("render check"), "--no-render: no render");
+
+    // Asking for it without helm is an error, and nothing is written.
+    let before = snapshot(repo.path());
+    let e = run_env(&["convert", OLLAMA, "--render", "--write"], repo.path(), &[("PATH", path)]);
+    assert_eq!(e.code, 3, "{}", e.stderr);
+    assert!(e.stderr.contains("failed to render the charts: helm was not found on PATH"), "{}", e.stderr);
+    assert_eq!(snapshot(repo.path()), before);
+}
+
+/// A helm whose `pull` fails as it does offline; everything else goes to the real helm.
+fn offline_helm(dir: &Path) -> PathBuf {
+    let p = dir.join("helm");
+    std::fs::write(&p, format!("#!/bin/sh\nif [ \"$1\" = pull ]; then\n  echo 'Error: looks like \"https://x/\" is not a valid chart repository or cannot be reached: dial tcp: lookup x: no such host' >&2\n  exit 1\nfi\nexec '{}' \"$@\"\n", helm().display())).expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    p
+}
+
+#[test]
+fn an_offline_pull_is_one_warning_unless_render_was_asked_for() {
+    let tools = tempfile::tempdir().expect("dir");
+    let fake = offline_helm(tools.path());
+    let env = [("HELMIGRATE_HELM", fake.to_str().unwrap())];
+    let repo = example_repo("home-infra");
+
+    let r = run_env(&["convert", APPS], repo.path(), &env);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().chain(r.stderr.lines()).filter(|l| l.contains("render")).collect();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("warning: render check skipped for ollama, open-webui: could not pull chart ollama 1.39.0"), "{}", lines[0]);
+    assert!(lines[0].contains("no such host") && lines[0].contains("--chart-dir ollama=DIR"), "{}", lines[0]);
+
+    // A chart folder still renders that app offline.
+    let dir = format!("ollama={}", chart("ollama"));
+    let r = run_env(&["convert", APPS, "--chart-dir", &dir], repo.path(), &env);
+    assert!(r.stdout.contains("render check: chart ollama") && r.stdout.contains("render check skipped for open-webui:"), "{}", r.stdout);
+
+    let before = snapshot(repo.path());
+    let e = run_env(&["convert", APPS, "--render", "--write"], repo.path(), &env);
+    assert_ne!(e.code, 0);
+    assert!(e.stderr.contains("failed to render ollama: could not pull chart ollama 1.39.0") && e.stderr.contains("--chart-dir ollama=DIR"), "{}", e.stderr);
+    assert_eq!(snapshot(repo.path()), before, "--render that cannot render writes nothing");
+}
+
+#[test]
+fn the_render_check_never_prints_secret_literals() {
+    let repo = ollama_repo(|w| {
+        w["spec"]["template"]["spec"]["containers"][0]["env"] = serde_json::json!([
+            { "name": "WEBUI_SECRET_KEY", "value": "plantedsecret123" }, { "name": "TZ", "value": "Europe/Berlin" },
+            { "name": "WEBUI_SECRET_KEY", "value": "plantedsecret123" }]);
+    }, &[]);
+    let dir = format!("ollama={}", chart("ollama"));
+    let t = run(&["convert", "apps/ollama", "--chart-dir", &dir, "--set", "ollama.bogus=1"], repo.path());
+    assert_eq!(t.code, 0, "{}", t.stderr);
+    let section = render_section(&t.stdout);
+    assert!(section.contains("env WEBUI_SECRET_KEY") && section.contains("(literal, 16 chars, hidden)"), "{section}");
+    assert!(section.contains("env WEBUI_SECRET_KEY is set 2 times"), "duplicates are reported without the value: {section}");
+    assert!(!section.contains("plantedsecret123"), "{section}");
+    assert!(!t.stderr.contains("plantedsecret123"));
+
+    let j = json(&run(&["convert", "apps/ollama", "--chart-dir", &dir, "-o", "json"], repo.path()));
+    let render = render_of(&j, "ollama");
+    assert!(render.is_object());
+    assert!(!render.to_string().contains("plantedsecret123"), "{render:#}");
+}
+
+#[test]
+fn values_from_targets_render_with_a_placeholder_not_the_secret() {
+    let repo = example_repo("home-infra");
+    let dir = format!("open-webui={}", chart("open-webui"));
+    let r = run(&["convert", "kubernetes/apps/base/ai/open-webui", "--render", "--strict", "--chart-dir", &dir, "-o", "json"], repo.path());
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let plan = json(&r);
+    let render = render_of(&plan, "open-webui");
+    let id = row(render, "env OAUTH_CLIENT_ID");
+    assert_eq!(id["old"], "secret open-webui-secrets/oauth-client-id");
+    assert_eq!(id["rendered"], "<from Secret open-webui-secrets key oauth-client-id>");
+    assert_eq!(id["unexplained"], false, "the ledger says why: {id}");
+    assert_eq!(row(render, "env OAUTH_CLIENT_SECRET")["status"], "preserved");
+    assert_eq!(row(render, "env OLLAMA_BASE_URL")["status"], "dropped");
+    assert_eq!(row(render, "env OLLAMA_BASE_URLS")["status"], "added-by-chart");
+    assert_eq!(row(render, "service open-webui port")["status"], "preserved");
+    assert!(render["rows"].as_array().unwrap().iter().all(|r| r["unexplained"] == false), "{:#}", render["rows"]);
+}
+
+/// A stand-in helm script: `body` runs for every call, `$@` being helm's arguments.
+fn fake_helm(dir: &Path, body: &str) -> PathBuf {
+    let p = dir.join("helm");
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    p
+}
+
+#[test]
+fn a_pulled_chart_is_cached_by_repository_chart_and_version() {
+    let tools = tempfile::tempdir().expect("dir");
+    let calls = tools.path().join("pulls");
+    // `pull` unpacks the stand-in chart where helm would and counts the calls; the rest is real helm.
+    let fake = fake_helm(tools.path(), &format!(
+        "if [ \"$1\" = pull ]; then\n  echo \"$@\" >> '{calls}'\n  while [ $# -gt 0 ]; do [ \"$1\" = --untardir ] && dest=$2; shift; done\n  cp -R '{chart}' \"$dest/ollama\"\n  exit 0\nfi\nexec '{helm}' \"$@\"",
+        calls = calls.display(), chart = chart("ollama"), helm = helm().display()));
+    let cache = tempfile::tempdir().expect("cache");
+    let env = [("HELMIGRATE_HELM", fake.to_str().unwrap()), ("XDG_CACHE_HOME", cache.path().to_str().unwrap())];
+    let repo = example_repo("home-infra");
+
+    let first = run_env(&["convert", OLLAMA, "--render", "-o", "json"], repo.path(), &env);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let source = render_of(&json(&first), "ollama")["source"].as_str().unwrap().to_string();
+    assert!(source.starts_with("pulled from https://otwld.github.io/ollama-helm/ into ") && source.contains("helmigrate/charts"), "{source}");
+    let pulls = std::fs::read_to_string(&calls).expect("pull called");
+    assert!(pulls.starts_with("pull ollama --repo https://otwld.github.io/ollama-helm/ --version 1.39.0 --untar"), "{pulls}");
+
+    let second = run_env(&["convert", OLLAMA, "--render", "-o", "json"], repo.path(), &env);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(render_of(&json(&second), "ollama")["source"].as_str().unwrap().starts_with("cached from "));
+    assert_eq!(std::fs::read_to_string(&calls).unwrap().lines().count(), 1, "the second run uses the cache");
+}
+
+#[test]
+fn a_hanging_helm_is_stopped_and_reported_in_one_line() {
+    let tools = tempfile::tempdir().expect("dir");
+    let fake = fake_helm(tools.path(), "sleep 30");
+    let repo = example_repo("home-infra");
+    let dir = format!("ollama={}", chart("ollama"));
+    bin("kubectl-helmigrate"); // built before the clock starts
+    let started = std::time::Instant::now();
+    let r = run_env(&["convert", OLLAMA, "--chart-dir", &dir], repo.path(), &[("HELMIGRATE_HELM", fake.to_str().unwrap()), ("HELMIGRATE_HELM_TIMEOUT", "1")]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "the child was not killed");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let lines = failure_lines(&r);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("failed to render chart ollama 1.39.0 with the generated values: helm did not finish within 1 s and was stopped"), "{}", lines[0]);
+}
+
+#[test]
+fn garbage_from_helm_is_a_render_failure_not_a_crash() {
+    let tools = tempfile::tempdir().expect("dir");
+    let fake = fake_helm(tools.path(), "printf 'kind: [\\n\\0\\001 ---\\n- - -\\n'");
+    let repo = example_repo("home-infra");
+    let dir = format!("ollama={}", chart("ollama"));
+    let r = run_env(&["convert", OLLAMA, "--chart-dir", &dir, "-o", "json"], repo.path(), &[("HELMIGRATE_HELM", fake.to_str().unwrap())]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let err = render_of(&json(&r), "ollama")["error"].as_str().expect("error").to_string();
+    assert!(err.starts_with("failed to render chart ollama 1.39.0 with the generated values: helm's output is not readable:"), "{err}");
+}
