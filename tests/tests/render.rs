@@ -425,3 +425,16 @@ fn garbage_from_helm_is_a_render_failure_not_a_crash() {
     let err = render_of(&json(&r), "ollama")["error"].as_str().expect("error").to_string();
     assert!(err.starts_with("failed to render chart ollama 1.39.0 with the generated values: helm's output is not readable:"), "{err}");
 }
+
+#[test]
+fn a_route_fixed_by_fix_routes_is_checked_where_it_now_points() {
+    let repo = example_repo("home-infra");
+    let webui = format!("open-webui={}", chart("open-webui"));
+    let args = ["convert", APPS, "--chart-dir", &webui, "--set", "open-webui.nameOverride=chat", "--fix-routes", "-o", "json"];
+    let plan = json(&run(&args, repo.path()));
+    let services = render_of(&plan, "open-webui")["services"].to_string();
+    assert!(!services.contains("HTTPRoute open-webui"), "the rewritten route reaches chat:80: {services}");
+    // Without the rewrite the same render reports the route.
+    let r = run(&["convert", APPS, "--chart-dir", &webui, "--set", "open-webui.nameOverride=chat", "-o", "json"], repo.path());
+    assert!(render_of(&json(&r), "open-webui")["services"].to_string().contains("HTTPRoute open-webui"), "{}", r.stdout);
+}

@@ -55,6 +55,9 @@ pub struct AppPlan {
     pub ledger: Vec<Entry>,
     pub warnings: Vec<Warning>,
     pub handover: Handover,
+    /// Route backends `--fix-routes` pointed at the chart's Service.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fixed_routes: Vec<FixedRoute>,
     /// `prepare` (step 1 of the hand-over: marks only) or `move`.
     pub step: &'static str,
     pub helmrelease: String,
@@ -76,6 +79,15 @@ impl AppPlan {
     pub fn blocked(&self) -> bool {
         self.warnings.iter().any(|w| w.level == Level::Blocking)
     }
+}
+
+/// One route backend rewritten by `--fix-routes`: `route` now sends `from` traffic to `to`:`port`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FixedRoute {
+    pub route: String,
+    pub from: String,
+    pub to: String,
+    pub port: i64,
 }
 
 /// A workload left as it is, and why.
@@ -262,6 +274,7 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
 
     // Routes and other clients must still reach the Service the chart renders.
     let (svc_name, svc_port) = profile.service(&release, &values_view);
+    let mut fixed_routes = Vec::new();
     for r in &routes {
         let mut fixed = Vec::new();
         for (backend, port) in &r.backends {
@@ -277,6 +290,7 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
                 Some(files) if opts.fix_routes && !opts.prepare => match point_route(tree, r, backend, &svc_name, svc_port, files)? {
                     Ok(()) => {
                         fixed.push(backend.clone());
+                        fixed_routes.push(FixedRoute { route: r.name.clone(), from: backend.clone(), to: svc_name.clone(), port: svc_port });
                         m.warn(Level::Info, format!("{shown}: pointed it at {svc_name}:{svc_port} (--fix-routes)"));
                     }
                     Err(why) => m.warn(Level::Blocking, format!("{shown}; --fix-routes cannot rewrite it: {why}")),
@@ -354,6 +368,7 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
         ledger: m.ledger,
         warnings: m.warnings,
         handover,
+        fixed_routes,
         step: if opts.prepare { "prepare" } else { "move" },
         helmrelease: hr_path,
         kept,

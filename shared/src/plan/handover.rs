@@ -169,6 +169,7 @@ pub fn plan(tree: &Tree, app: &App, release: &str, chart: &ChartWorkload, chart_
                 steps.push(format!("step 1 done: the hand-over marks are in Git on {adopt}"));
                 steps.push(format!("step 2 (this change): {adopt} out of Git; Flux {} and helm-controller adopts {adopt} on install (driftDetection on: it also restores anything changed under it)",
                     if pruning { "does not delete it (prune: disabled)" } else { "leaves it" }));
+                steps.push(format!("the HelmRelease installs with strategy RetryOnFailure, not install remediation: a remediation would uninstall the failed release and with it {adopt}"));
             } else if !takeovers.is_empty() {
                 let what = if pruning {
                     format!("Flux deletes {adopt} when it leaves Git and the chart recreates it (a new clusterIP; connections drop; the install may fail once on the race and is retried)")

@@ -14,7 +14,7 @@ mod routes;
 pub mod sources;
 mod values;
 
-pub use build::{ANNOTATION_PREFIX, AppPlan, ChartInfo, Options, Plan, Skipped, build, load, plan_live, plan_tree};
+pub use build::{ANNOTATION_PREFIX, AppPlan, ChartInfo, FixedRoute, Options, Plan, Skipped, build, load, plan_live, plan_tree};
 pub use sources::{Source, Sources};
 pub use files::{Action, FileChange};
 pub use ledger::{Entry, Level, Status, Warning};

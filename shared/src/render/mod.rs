@@ -211,7 +211,7 @@ fn render_app(helm: &Path, limit: std::time::Duration, app: &AppPlan, old: &App,
     report.rows = fidelity::compare(app, old, &new.workload, &services, &detects);
     report.duplicate_env = fidelity::duplicate_env(&old.workload, "old");
     report.duplicate_env.extend(fidelity::duplicate_env(&new.workload, "rendered"));
-    report.services = service_problems(old, &services);
+    report.services = service_problems(old, &services, &app.fixed_routes);
     report
 }
 
@@ -253,7 +253,8 @@ pub fn values_path(stderr: &str) -> Option<String> {
 }
 
 /// The old Service the chart replaces and the HTTPRoutes that use it, against the rendered Services.
-fn service_problems(old: &App, rendered: &[Service]) -> Vec<String> {
+/// Backends rewritten by `--fix-routes` are checked where they now point.
+fn service_problems(old: &App, rendered: &[Service], fixed: &[crate::plan::FixedRoute]) -> Vec<String> {
     let mut out = Vec::new();
     let Some(svc) = old.services.first() else { return out };
     let shown = |s: &Service| format!("{}:{}", s.name, s.ports.iter().map(|p| p.port.to_string()).collect::<Vec<_>>().join(","));
@@ -268,6 +269,10 @@ fn service_problems(old: &App, rendered: &[Service]) -> Vec<String> {
     }
     for route in &old.routes {
         for (name, port) in route.backends.iter().filter(|(n, _)| *n == svc.name) {
+            let (name, port) = match fixed.iter().find(|f| f.route == route.name && &f.from == name) {
+                Some(f) => (&f.to, Some(f.port)),
+                None => (name, *port),
+            };
             let ok = rendered.iter().any(|r| &r.name == name && port.is_none_or(|p| r.ports.iter().any(|rp| rp.port == p)));
             if !ok {
                 out.push(format!("HTTPRoute {} ({}) sends traffic to {name}:{}, but the render has Service {all}; {SERVICE_HINT}",
