@@ -1,6 +1,7 @@
 //! Live convert at scale: a namespace of the real test control plane holding 5,000 objects
 //! (1,000 Deployments — 10% Ollama, 10% Open WebUI — 500 StatefulSets, 2,000 Services, 1,500
-//! PVCs), timed against `kubectl get deploy,sts,svc,pvc -o yaml` of the same namespace.
+//! PVCs), timed against `kubectl get deploy,sts,svc,pvc -o yaml` of the same namespace. The render
+//! check is off (`--no-render`): it runs helm per app and is not part of reading and planning.
 //!
 //!   cargo bench -p helmigrate-tests --bench live_convert
 //!   HELMIGRATE_BENCH_OBJECTS=2000 … for a smaller run
@@ -81,7 +82,7 @@ fn main() {
 
     let kubeconfig = env.kubeconfig().to_str().unwrap().to_string();
     let mut ours = Command::new(bin("kubectl-helmigrate"));
-    ours.args(["--kubeconfig", &kubeconfig, "convert", "-n", &ns, "-o", "json"]);
+    ours.args(["--kubeconfig", &kubeconfig, "convert", "-n", &ns, "-o", "json", "--no-render"]);
     let (mine, plan_bytes) = time(ours, runs);
     let mut theirs = env.kubectl();
     theirs.args(["get", "deploy,sts,svc,pvc", "-n", &ns, "-o", "yaml"]);

@@ -85,7 +85,7 @@ async fn hand_over_context(cluster: &Cluster, tree: &mut Tree) {
     applied_by.dedup();
     let ks = futures::future::join_all(applied_by.iter().map(|(ns, name)|
         get_one(cluster, format!("/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/{ns}/kustomizations/{name}"))));
-    let (ks, ()) = tokio::join!(ks, add_volumes(cluster, tree));
+    let ks = ks.await;
     tree.flux = ks.into_iter().flatten().filter_map(|k| FluxKustomization::from_value(&k, "cluster")).collect();
 }
 
@@ -102,7 +102,11 @@ async fn add_volumes(cluster: &Cluster, tree: &mut Tree) {
                 .filter(|pv| pv.pointer("/metadata/name").and_then(Value::as_str).is_some_and(|n| volumes.iter().any(|v| v == n))).collect::<Vec<Value>>()
         }
     };
-    for pv in pvs.await {
+    push_volumes(tree, pvs.await);
+}
+
+fn push_volumes(tree: &mut Tree, pvs: impl IntoIterator<Item = Value>) {
+    for pv in pvs {
         let name = pv.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
         tree.objects.push(Object {
             file: format!("persistentvolume/{name}"),
@@ -145,7 +149,10 @@ pub async fn load(cluster: &Cluster) -> Result<(Tree, Sources)> {
         }
     };
     let repos = get_list(cluster, "/apis/source.toolkit.fluxcd.io/v1/helmrepositories");
-    let (lists, secrets, repos) = tokio::join!(futures::future::join_all(lists), secrets, repos);
+    // The volumes behind the namespace's claims, for the hand-over's reclaim-policy check: one
+    // list beside the others (no extra round trip); a role without it still converts.
+    let volumes = get_list(cluster, "/api/v1/persistentvolumes");
+    let (lists, secrets, repos, volumes) = tokio::join!(futures::future::join_all(lists), secrets, repos, volumes);
 
     let mut tree = Tree { root: PathBuf::new(), ..Default::default() };
     for list in lists {
@@ -183,6 +190,8 @@ pub async fn load(cluster: &Cluster) -> Result<(Tree, Sources)> {
             });
         }
     }
+    let ours = volumes.unwrap_or_default().into_iter().filter(|pv| pv.pointer("/spec/claimRef/namespace").and_then(Value::as_str) == Some(ns.as_str()));
+    push_volumes(&mut tree, ours);
     hand_over_context(cluster, &mut tree).await;
     let mut sources = Sources { default_namespace: Some("flux-system".into()), ..Default::default() };
     // Existing HelmRepositories are reused when readable; a namespaced role may not see them.

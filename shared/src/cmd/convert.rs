@@ -167,6 +167,10 @@ pub fn run(kube: &KubeArgs, args: &ConvertArgs) -> Result<i32> {
         None => plan_from_cluster(kube, &opts)?,
     };
     render::check(&mut plan, &tree, &render_opts)?;
+    // A namespace's worth of parsed objects takes a while to free and the process ends soon:
+    // leave that to the OS (`plan` is the same, below).
+    std::mem::forget(tree);
+    let plan = std::mem::ManuallyDrop::new(plan);
     let blocked = plan.blocked();
     let mut out = std::io::stdout().lock();
     let rendered = match args.output {

@@ -166,6 +166,7 @@ fn hidden_in(tree: &Tree) -> crate::redact::Hidden {
 
 fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Option<&mut FileSet>) -> Result<Plan> {
     let apps = collect_apps(tree)?;
+    let volumes = handover::Volumes::index(tree);
     let unreadable_sources = std::mem::take(&mut sources.unreadable);
     let mut plan = Plan { root: tree.root.clone(), cluster: None, apps: Vec::new(), skipped: Vec::new(), migrated: Vec::new(), warnings: Vec::new(), files: Vec::new(), hidden: hidden_in(tree) };
     // A `--set` of a secret-looking key (`open-webui.openaiApiKey=…`) is shown like one in a file.
@@ -220,7 +221,7 @@ fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Optio
             continue;
         }
         let before = files.as_ref().map(|f| f.snapshot());
-        let mut app_plan = plan_app(tree, app, profile, opts, &mut sources, files.as_deref_mut())?;
+        let mut app_plan = plan_app(tree, &volumes, app, profile, opts, &mut sources, files.as_deref_mut())?;
         if let (Some(f), Some(before)) = (files.as_ref(), before) {
             app_plan.changes = f.changes_since(&before);
         }
@@ -229,7 +230,7 @@ fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Optio
     Ok(plan)
 }
 
-fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, sources: &mut Sources, mut files: Option<&mut FileSet>) -> Result<AppPlan> {
+fn plan_app(tree: &Tree, volumes: &handover::Volumes, mut app: App, profile: &dyn Profile, opts: &Options, sources: &mut Sources, mut files: Option<&mut FileSet>) -> Result<AppPlan> {
     let chart = profile.chart();
     let name = app.workload.name.clone();
     let release = name.clone();
@@ -305,7 +306,7 @@ fn plan_app(tree: &Tree, mut app: App, profile: &dyn Profile, opts: &Options, so
     }
 
     // Objects that Flux would prune and the chart takes over under the same name.
-    let (handover, handover_warnings) = handover::plan(tree, &before, &release, &profile.workload(&release, &values_view), &svc_name, opts.prepare);
+    let (handover, handover_warnings) = handover::plan(tree, volumes, &before, &release, &profile.workload(&release, &values_view), &svc_name, opts.prepare);
     m.warnings.extend(handover_warnings);
 
     // Where things go: the folder of the kustomization that lists the workload (repo mode).

@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 use super::ledger::{Level, Warning};
 use crate::model::{App, WorkloadKind};
 use crate::profiles::ChartWorkload;
-use crate::source::Tree;
+use std::collections::HashMap;
+
+use crate::source::{Object, Tree};
 use crate::source::flux::{self, FluxKustomization};
 
 pub const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
@@ -92,8 +94,48 @@ fn applying<'k>(tree: &'k Tree, object: usize) -> Vec<&'k FluxKustomization> {
     flux::applying(&tree.root, &tree.flux, &o.file)
 }
 
+/// Claims and the volumes behind them, indexed once per plan (a namespace may hold thousands).
+pub struct Volumes<'t> {
+    claims: HashMap<(Option<&'t str>, &'t str), &'t Object>,
+    by_name: HashMap<&'t str, &'t Object>,
+    /// By `spec.claimRef` (namespace, name); a claimRef without namespace under `None`.
+    by_claim: HashMap<(Option<&'t str>, &'t str), &'t Object>,
+}
+
+impl<'t> Volumes<'t> {
+    pub fn index(tree: &'t Tree) -> Self {
+        let mut v = Volumes { claims: HashMap::new(), by_name: HashMap::new(), by_claim: HashMap::new() };
+        for o in &tree.objects {
+            match o.kind.as_str() {
+                "PersistentVolumeClaim" => {
+                    v.claims.entry((o.namespace.as_deref(), o.name.as_str())).or_insert(o);
+                }
+                "PersistentVolume" => {
+                    v.by_name.entry(o.name.as_str()).or_insert(o);
+                    if let Some(claim) = o.value.pointer("/spec/claimRef/name").and_then(Value::as_str) {
+                        let ns = o.value.pointer("/spec/claimRef/namespace").and_then(Value::as_str);
+                        v.by_claim.entry((ns, claim)).or_insert(o);
+                    }
+                }
+                _ => {}
+            }
+        }
+        v
+    }
+
+    fn claim(&self, ns: Option<&str>, name: &str) -> Option<&'t Object> {
+        self.claims.get(&(ns, name)).copied()
+    }
+
+    fn volume_of(&self, pvc: &Object) -> Option<&'t Object> {
+        let by_name = pvc.value.pointer("/spec/volumeName").and_then(Value::as_str).and_then(|n| self.by_name.get(n));
+        by_name.or_else(|| self.by_claim.get(&(pvc.namespace.as_deref(), pvc.name.as_str())))
+            .or_else(|| self.by_claim.get(&(None, pvc.name.as_str()))).copied()
+    }
+}
+
 /// Plan the hand-over of `app` (read before the profile took fields off it) to `chart`.
-pub fn plan(tree: &Tree, app: &App, release: &str, chart: &ChartWorkload, chart_service: &str, prepare: bool) -> (Handover, Vec<Warning>) {
+pub fn plan(tree: &Tree, volumes: &Volumes, app: &App, release: &str, chart: &ChartWorkload, chart_service: &str, prepare: bool) -> (Handover, Vec<Warning>) {
     let w = &app.workload;
     let old = &tree.objects[app.object];
     let ns = w.namespace.clone().unwrap_or_default();
@@ -135,13 +177,9 @@ pub fn plan(tree: &Tree, app: &App, release: &str, chart: &ChartWorkload, chart_
 
     // Claims in Git stay in Git; a PersistentVolume that deletes its data with the claim is a risk
     // worth stating either way.
-    let pvcs: Vec<&crate::source::Object> = w.claims().iter().filter_map(|c| tree.objects.iter()
-        .find(|o| o.kind == "PersistentVolumeClaim" && &o.name == c && o.namespace == w.namespace)).collect();
+    let pvcs: Vec<&Object> = w.claims().iter().filter_map(|c| volumes.claim(w.namespace.as_deref(), c)).collect();
     for pvc in &pvcs {
-        let volume = pvc.value.pointer("/spec/volumeName").and_then(Value::as_str);
-        let pv = tree.objects.iter().find(|o| o.kind == "PersistentVolume" && (Some(o.name.as_str()) == volume
-            || o.value.pointer("/spec/claimRef/name").and_then(Value::as_str) == Some(&pvc.name)));
-        if let Some(pv) = pv.filter(|pv| pv.value.pointer("/spec/persistentVolumeReclaimPolicy").and_then(Value::as_str) == Some("Delete")) {
+        if let Some(pv) = volumes.volume_of(pvc).filter(|pv| pv.value.pointer("/spec/persistentVolumeReclaimPolicy").and_then(Value::as_str) == Some("Delete")) {
             warn(Level::Warning, format!("PersistentVolume {} behind claim {} has reclaimPolicy Delete: if the claim is ever deleted, the volume's data goes with it; before the move: kubectl patch pv {} -p '{{\"spec\":{{\"persistentVolumeReclaimPolicy\":\"Retain\"}}}}'",
                 pv.name, pvc.name, pv.name));
         }
