@@ -154,8 +154,9 @@ pub fn plan_live(tree: &Tree, opts: &Options, sources: Sources) -> Result<Plan> 
 /// What no rendering of a plan of `tree` may show (see [`crate::redact`]).
 fn hidden_in(tree: &Tree) -> crate::redact::Hidden {
     let mut h = crate::redact::Hidden::default();
-    // Files, not objects: the loader keeps only the identity of Secret and SOPS objects.
-    for f in tree.files.values() {
+    // Secret and SOPS data from the files (the loader keeps only those objects' identity);
+    // everything else, env literals included, from the objects already parsed.
+    for f in tree.files.values().filter(|f| f.sops || f.text.contains("Secret")) {
         h.add_text(&f.text);
     }
     for o in &tree.objects {
