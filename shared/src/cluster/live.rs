@@ -72,9 +72,8 @@ pub async fn enrich_repo_tree(cluster: &Cluster, tree: &mut Tree) -> Option<Stri
 }
 
 /// What the hand-over plan needs beyond the namespace: the Flux Kustomizations that applied the
-/// workloads (kustomize-controller labels each object with its name), to read `prune`, and the
-/// PersistentVolumes behind the claims, to read their reclaim policy. Best effort: a role that
-/// cannot read them still converts, and the plan then says it found no Kustomization.
+/// workloads (kustomize-controller labels each object with its name), to read `prune`. Best
+/// effort: a role that cannot read them still converts, and the plan then says it found none.
 async fn hand_over_context(cluster: &Cluster, tree: &mut Tree) {
     let label = |o: &Object, k: &str| o.value.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str).map(str::to_string);
     let mut applied_by: Vec<(String, String)> = tree.objects.iter()
@@ -108,18 +107,14 @@ async fn add_volumes(cluster: &Cluster, tree: &mut Tree) {
 fn push_volumes(tree: &mut Tree, pvs: impl IntoIterator<Item = Value>) {
     for pv in pvs {
         let name = pv.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-        tree.objects.push(Object {
-            file: format!("persistentvolume/{name}"),
-            doc: 0,
-            line: 0,
-            api_version: "v1".into(),
-            kind: "PersistentVolume".into(),
-            namespace: None,
-            name,
-            kustomization: usize::MAX,
-            value: defaults::strip("PersistentVolume", pv),
-        });
+        tree.objects.push(cluster_object("v1", "PersistentVolume", None, name, defaults::strip("PersistentVolume", pv)));
     }
+}
+
+/// An object read from the cluster, in the tree's shape (its "file" is `kind/name`).
+fn cluster_object(api_version: &str, kind: &str, namespace: Option<String>, name: String, value: Value) -> Object {
+    Object { file: format!("{}/{name}", kind.to_lowercase()), doc: 0, line: 0, api_version: api_version.to_string(), kind: kind.to_string(),
+             namespace, name, kustomization: usize::MAX, value }
 }
 
 fn api_version(prefix: &str) -> String {
@@ -160,34 +155,15 @@ pub async fn load(cluster: &Cluster) -> Result<(Tree, Sources)> {
         for item in items {
             let value = defaults::strip(kind, item);
             let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-            tree.objects.push(Object {
-                file: format!("{}/{name}", kind.to_lowercase()),
-                doc: 0,
-                line: 0,
-                api_version: api_version(prefix),
-                kind: kind.to_string(),
-                namespace: Some(ns.clone()),
-                name,
-                kustomization: usize::MAX,
-                value,
-            });
+            tree.objects.push(cluster_object(&api_version(prefix), kind, Some(ns.clone()), name, value));
         }
     }
     // Secrets are optional for planning: a role without `list secrets` still converts.
     if let Ok(meta) = secrets {
         for item in meta.get("items").and_then(Value::as_array).into_iter().flatten() {
             let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-            tree.objects.push(Object {
-                file: format!("secret/{name}"),
-                doc: 0,
-                line: 0,
-                api_version: "v1".into(),
-                kind: "Secret".into(),
-                namespace: Some(ns.clone()),
-                value: serde_json::json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": name, "namespace": ns } }),
-                name,
-                kustomization: usize::MAX,
-            });
+            let value = serde_json::json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": name, "namespace": ns } });
+            tree.objects.push(cluster_object("v1", "Secret", Some(ns.clone()), name, value));
         }
     }
     let ours = volumes.unwrap_or_default().into_iter().filter(|pv| pv.pointer("/spec/claimRef/namespace").and_then(Value::as_str) == Some(ns.as_str()));

@@ -75,12 +75,9 @@ async fn wait_until_passed(cluster: &cluster::Cluster, args: &VerifyArgs, mut re
 }
 
 fn table(report: &Report) -> String {
-    use comfy_table::{Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+    use comfy_table::{Cell, Color};
     let color = crate::output::color();
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-    if color { t.enforce_styling(); } else { t.force_no_tty(); }
-    t.set_header(["APP", "CHECK", "RESULT", "DETAIL", "NEXT"]);
+    let mut t = crate::output::table::table(["APP", "CHECK", "RESULT", "DETAIL", "NEXT"], color);
     for c in &report.checks {
         let (mark, fg) = match c.outcome {
             Outcome::Pass => ("✔ pass", Color::Green),

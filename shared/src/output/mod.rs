@@ -2,7 +2,7 @@
 //! `kubectl apply`. Colours follow NO_COLOR / FORCE_COLOR and whether stdout is a terminal.
 
 mod diff;
-mod table;
+pub(crate) mod table;
 
 use serde::Serialize;
 
