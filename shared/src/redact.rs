@@ -179,7 +179,7 @@ fn base64_encode(bytes: &[u8]) -> String {
 /// Standard base64 to UTF-8 text; None when it is not both.
 fn base64_decode(s: &str) -> Option<String> {
     let s: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(s.len() / 4 * 3);

@@ -200,12 +200,11 @@ fn documents_unmasked(plan: &Plan) -> String {
     let mut seen = std::collections::HashSet::new();
     for app in &plan.apps {
         let mut docs = crate::yaml::split_documents(&app.documents).into_iter();
-        if let Some(src) = docs.next() {
-            if seen.insert(src.text.to_string()) {
+        if let Some(src) = docs.next()
+            && seen.insert(src.text.to_string()) {
                 out.push_str("---\n");
                 out.push_str(src.text);
             }
-        }
         for d in docs {
             out.push_str("---\n");
             out.push_str(d.text);

@@ -172,11 +172,10 @@ fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Optio
     let mut plan = Plan { root: tree.root.clone(), cluster: None, apps: Vec::new(), skipped: Vec::new(), migrated: Vec::new(), warnings: Vec::new(), files: Vec::new(), hidden: hidden_in(tree) };
     // A `--set` of a secret-looking key (`open-webui.openaiApiKey=…`) is shown like one in a file.
     for (_, path, v, _) in &opts.overrides.sets {
-        if let (Some(s), Some(leaf)) = (v.as_str(), path.rsplit('.').next()) {
-            if crate::model::workload::looks_secret(leaf) {
+        if let (Some(s), Some(leaf)) = (v.as_str(), path.rsplit('.').next())
+            && crate::model::workload::looks_secret(leaf) {
                 plan.hidden.add(s);
             }
-        }
     }
     for e in unreadable_sources {
         plan.warnings.push(Warning { level: Level::Warning, message: format!("skipped while looking for HelmRepositories: {e}") });
@@ -441,11 +440,10 @@ fn edit_files(tree: &Tree, object: usize, old_services: &[crate::model::Service]
         let mut add = Vec::new();
         if *ki == k_index {
             add.push(relative_to(&hr_path, &kz.dir));
-            if let Some(sf) = source_file {
-                if sources.file.is_none() || Path::new(sf).parent() == Some(Path::new(&kz.dir)) && sources.file.as_deref() == Some(sf) && !tree.files.contains_key(sf) {
+            if let Some(sf) = source_file
+                && (sources.file.is_none() || Path::new(sf).parent() == Some(Path::new(&kz.dir)) && sources.file.as_deref() == Some(sf) && !tree.files.contains_key(sf)) {
                     add.push(relative_to(sf, &kz.dir));
                 }
-            }
         }
         let current = files.get(&kz.file)?.unwrap_or_default();
         let edited = edit_resources(&kz.file, &current, remove, &add)?;
@@ -488,7 +486,7 @@ fn mark_files(tree: &Tree, app: &App, handover: &Handover, release: &str, files:
     let ns = app.workload.namespace.clone().unwrap_or_default();
     let pruning = handover.prune == Some(true);
     let (annotations, labels) = handover::marks(release, &ns, pruning);
-    let mut targets: Vec<(usize, Vec<(&str, &str)>, Vec<(&str, &str)>)> = handover.takeovers.iter().filter(|t| !t.marked)
+    let mut targets: Vec<(usize, handover::Marks, handover::Marks)> = handover.takeovers.iter().filter(|t| !t.marked)
         .map(|t| (t.object, annotations.clone(), labels.clone())).collect();
     if pruning {
         for claim in &handover.claims {

@@ -51,8 +51,11 @@ pub struct Handover {
     pub ready: bool,
 }
 
+/// Annotations or labels to set: (key, value).
+pub type Marks<'a> = Vec<(&'static str, &'a str)>;
+
 /// The marks of step 1: Flux stops pruning the object and Helm may adopt it.
-pub fn marks<'a>(release: &'a str, namespace: &'a str, prune: bool) -> (Vec<(&'static str, &'a str)>, Vec<(&'static str, &'static str)>) {
+pub fn marks<'a>(release: &'a str, namespace: &'a str, prune: bool) -> (Marks<'a>, Marks<'static>) {
     let mut annotations = vec![("meta.helm.sh/release-name", release), ("meta.helm.sh/release-namespace", namespace)];
     if prune {
         annotations.insert(0, (PRUNE_ANNOTATION, "disabled"));
@@ -82,7 +85,7 @@ fn labels(s: &[(String, String)]) -> String {
 
 /// The Flux Kustomizations that apply the workload: from the repo's files by path, or — for an
 /// object read from the cluster — the ones named by the labels kustomize-controller puts on it.
-fn applying<'k>(tree: &'k Tree, object: usize) -> Vec<&'k FluxKustomization> {
+fn applying(tree: &Tree, object: usize) -> Vec<&FluxKustomization> {
     let o = &tree.objects[object];
     if tree.root.as_os_str().is_empty() {
         let label = |k: &str| o.value.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str);

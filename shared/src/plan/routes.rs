@@ -56,11 +56,10 @@ fn edit_value(kind: &str, v: &mut Value, from: &str, to: &str, port: i64) {
             }
         }
     }
-    if kind == "Ingress" {
-        if let Some(s) = v.pointer_mut("/spec/defaultBackend/service") {
+    if kind == "Ingress"
+        && let Some(s) = v.pointer_mut("/spec/defaultBackend/service") {
             set(s, &["port", "number"]);
         }
-    }
 }
 
 /// `doc` with every backend named `from` pointed at `to`:`port`. `Ok(None)`: a layout this

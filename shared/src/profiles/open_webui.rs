@@ -177,8 +177,8 @@ impl OpenWebui {
                 m.map("env WEBSOCKET_MANAGER", "websocket.manager", literal(&e.source).unwrap_or("redis").to_string());
             }
             for name in ["WEBSOCKET_REDIS_URL", "REDIS_URL"] {
-                if let Some(e) = env.iter().find(|e| e.name == name).cloned() {
-                    if let Some(v) = literal(&e.source) {
+                if let Some(e) = env.iter().find(|e| e.name == name).cloned()
+                    && let Some(v) = literal(&e.source) {
                         if m.values.get("websocket.url").is_none() {
                             m.map(format!("env {name}"), "websocket.url", v.to_string());
                         } else {
@@ -186,7 +186,6 @@ impl OpenWebui {
                         }
                         take_env(env, name);
                     }
-                }
             }
         } else {
             m.defaulted("websocket.enabled", false, "the old workload had no websocket Redis; the chart would start one");

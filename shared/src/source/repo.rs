@@ -538,6 +538,38 @@ pub fn split_objects_lenient(rel: &str, text: &str) -> Result<Vec<Value>> {
     Ok(out)
 }
 
+/// Folders never searched for manifests (build output, dependencies).
+const SKIP_DIRS: [&str; 3] = ["target", "node_modules", "vendor"];
+
+/// Every `.yaml`/`.yml` file of the repo (repo-relative, sorted), skipping hidden folders,
+/// symlinks and build/dependency folders: for the few searches that go beyond the
+/// kustomization tree (HelmRepository sources, Flux Kustomizations).
+pub fn yaml_files(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        let mut entries: Vec<_> = rd.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().to_string();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_symlink() || name.starts_with('.') {
+                continue;
+            }
+            let p = e.path();
+            if ft.is_dir() {
+                if !SKIP_DIRS.contains(&name.as_str()) {
+                    walk(root, &p, out);
+                }
+            } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+                out.push(p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,36 +626,4 @@ mod tests {
         std::fs::write(&f, b"\xef\xbb\xbfa: 1\n").unwrap();
         assert_eq!(read_text(&f, "f.yaml").unwrap(), "a: 1\n");
     }
-}
-
-/// Folders never searched for manifests (build output, dependencies).
-const SKIP_DIRS: [&str; 3] = ["target", "node_modules", "vendor"];
-
-/// Every `.yaml`/`.yml` file of the repo (repo-relative, sorted), skipping hidden folders,
-/// symlinks and build/dependency folders: for the few searches that go beyond the
-/// kustomization tree (HelmRepository sources, Flux Kustomizations).
-pub fn yaml_files(root: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
-        let mut entries: Vec<_> = rd.flatten().collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let name = e.file_name().to_string_lossy().to_string();
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_symlink() || name.starts_with('.') {
-                continue;
-            }
-            let p = e.path();
-            if ft.is_dir() {
-                if !SKIP_DIRS.contains(&name.as_str()) {
-                    walk(root, &p, out);
-                }
-            } else if name.ends_with(".yaml") || name.ends_with(".yml") {
-                out.push(p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
-    out
 }

@@ -108,11 +108,10 @@ async fn steps(kube: &KubeArgs, root: &Path, apps: &[RecordApp], restored: &[Fil
     let all = flux_kustomizations(root);
     let mut ks: Vec<&FluxKustomization> = Vec::new();
     for a in apps {
-        if let Some(k) = kustomization_for(root, &all, &a.helmrelease) {
-            if !ks.iter().any(|x| x.name == k.name && x.namespace == k.namespace) {
+        if let Some(k) = kustomization_for(root, &all, &a.helmrelease)
+            && !ks.iter().any(|x| x.name == k.name && x.namespace == k.namespace) {
                 ks.push(k);
             }
-        }
     }
     let mut suspended_ks = Vec::new();
     for k in &ks {
