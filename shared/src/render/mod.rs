@@ -252,7 +252,7 @@ pub fn values_path(stderr: &str) -> Option<String> {
     (!p.is_empty()).then(|| p.to_string())
 }
 
-/// The old Service the chart replaces and the HTTPRoutes that use it, against the rendered Services.
+/// The old Service the chart replaces and the HTTPRoutes/Ingresses that use it, against the rendered Services.
 /// Backends rewritten by `--fix-routes` are checked where they now point.
 fn service_problems(old: &App, rendered: &[Service], fixed: &[crate::plan::FixedRoute]) -> Vec<String> {
     let mut out = Vec::new();
@@ -275,8 +275,8 @@ fn service_problems(old: &App, rendered: &[Service], fixed: &[crate::plan::Fixed
             };
             let ok = rendered.iter().any(|r| &r.name == name && port.is_none_or(|p| r.ports.iter().any(|rp| rp.port == p)));
             if !ok {
-                out.push(format!("HTTPRoute {} ({}) sends traffic to {name}:{}, but the render has Service {all}; {SERVICE_HINT}",
-                    route.name, route.origin, port.map_or("-".into(), |p| p.to_string())));
+                out.push(format!("{} {} ({}) sends traffic to {name}:{}, but the render has Service {all}; {SERVICE_HINT}",
+                    route.kind, route.name, route.origin, port.map_or("-".into(), |p| p.to_string())));
             }
         }
     }
