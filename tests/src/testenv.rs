@@ -2,7 +2,7 @@
 //!
 //! [`shared()`] starts one control plane per test binary (lazily, on first use) with
 //! `scripts/testenv up --dir <unique dir> --parent-pid <this process>`: etcd, kube-apiserver,
-//! kube-controller-manager, kube-scheduler, kwok (a fake node `gpu-node` with `nvidia.com/gpu: 4`
+//! kube-controller-manager, kube-scheduler, kwok (a fake node `gpu-node` with `nvidia.com/gpu: 16`
 //! and a `nvidia` RuntimeClass), the CRDs under `tests/crds/`, and the Flux source-controller and
 //! helm-controller. A watchdog started by the script tears it down once the test binary exits
 //! (also when it crashes), so nothing has to be dropped.

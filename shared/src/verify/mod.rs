@@ -270,7 +270,7 @@ async fn check_release(ctx: &mut Ctx<'_>, hr: &Value) {
     for expected in annotation(hr, "services").into_iter().flat_map(|v| v.split(',')) {
         let (svc_name, port) = expected.split_once(':').unwrap_or((expected, ""));
         let svc = snap.services.iter().find(|x| name(x) == svc_name);
-        let has_port = svc.is_some_and(|x| x.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten().any(|p| p["port"] == port));
+        let has_port = svc.is_some_and(|x| x.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten().any(|p| p["port"].as_i64().is_some_and(|n| n.to_string() == port)));
         match (svc, has_port) {
             (Some(_), true) => ctx.add("services", Outcome::Pass, format!("service/{svc_name}:{port} kept for its clients"), ""),
             (Some(_), false) => ctx.add("services", Outcome::Fail, format!("service/{svc_name} no longer serves port {port}"), "set the chart's service.port to the old port"),
