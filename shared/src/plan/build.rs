@@ -456,28 +456,55 @@ fn edit_files(tree: &Tree, object: usize, old_services: &[crate::model::Service]
     Ok((hr_path, kept, deleted))
 }
 
+/// What became of a lossless edit of one object's document.
+enum DocEdit {
+    Edited,
+    Unchanged,
+    /// The file is SOPS-encrypted: never rewritten.
+    Sops,
+    /// Not a file of the repo (objects read from a cluster).
+    NotInRepo,
+    /// The document is no longer in the file as it was read (an earlier edit of this plan took it).
+    Moved,
+    /// `edit` could not change it without rewriting the document.
+    Layout,
+}
+
+/// Edit the document of `tree.objects[object]` in its file as planned so far: `edit` gets the
+/// document's text and returns the new text, or `None` when it cannot edit it losslessly.
+fn edit_document(tree: &Tree, object: usize, files: &mut FileSet, edit: impl FnOnce(&str) -> Result<Option<String>>) -> Result<DocEdit> {
+    let o = &tree.objects[object];
+    let Some(original) = tree.files.get(&o.file) else { return Ok(DocEdit::NotInRepo) };
+    if original.sops {
+        return Ok(DocEdit::Sops);
+    }
+    let Some(orig_doc) = split_documents(&original.text).get(o.doc).map(|d| d.text) else { return Ok(DocEdit::Moved) };
+    let current = files.get(&o.file)?.unwrap_or_default();
+    let docs = split_documents(&current);
+    let Some(doc) = docs.iter().find(|d| d.text == orig_doc) else { return Ok(DocEdit::Moved) };
+    match edit(doc.text)? {
+        None => Ok(DocEdit::Layout),
+        Some(new) if new == doc.text => Ok(DocEdit::Unchanged),
+        Some(new) => {
+            let start = doc.text.as_ptr() as usize - current.as_ptr() as usize;
+            let text = format!("{}{new}{}", &current[..start], &current[start + doc.text.len()..]);
+            files.set(&o.file, Some(text))?;
+            Ok(DocEdit::Edited)
+        }
+    }
+}
+
 /// Rewrite one route's backends named `from` to `to`:`port` in its file. The inner `Err` says
 /// why it could not be done safely.
 fn point_route(tree: &Tree, r: &crate::model::Route, from: &str, to: &str, port: i64, files: &mut FileSet) -> Result<std::result::Result<(), String>> {
     let o = &tree.objects[r.object];
-    if tree.files.get(&o.file).is_some_and(|f| f.sops) {
-        return Ok(Err(format!("{} is SOPS-encrypted", o.file)));
-    }
-    let Some(orig_doc) = tree.files.get(&o.file).and_then(|f| split_documents(&f.text).get(o.doc).map(|d| d.text.to_string())) else {
-        return Ok(Err(format!("{} is not a file of this repo (live mode writes no files)", o.file)));
-    };
-    let current = files.get(&o.file)?.unwrap_or_default();
-    let docs = split_documents(&current);
-    let Some(doc) = docs.iter().find(|d| d.text == orig_doc) else { return Ok(Err(format!("{} changed while planning", o.file))) };
-    match super::routes::point_backends(&o.file, &r.kind, doc.text, from, to, port)? {
-        Some(edited) => {
-            let start = doc.text.as_ptr() as usize - current.as_ptr() as usize;
-            let text = format!("{}{edited}{}", &current[..start], &current[start + doc.text.len()..]);
-            files.set(&o.file, Some(text))?;
-            Ok(Ok(()))
-        }
-        None => Ok(Err(format!("its layout in {}:{} is not one helmigrate edits without rewriting it; edit the backend by hand", o.file, o.line))),
-    }
+    Ok(match edit_document(tree, r.object, files, |doc| super::routes::point_backends(&o.file, &r.kind, doc, from, to, port))? {
+        DocEdit::Edited | DocEdit::Unchanged => Ok(()),
+        DocEdit::Sops => Err(format!("{} is SOPS-encrypted", o.file)),
+        DocEdit::NotInRepo => Err(format!("{} is not a file of this repo (live mode writes no files)", o.file)),
+        DocEdit::Moved => Err(format!("{} changed while planning", o.file)),
+        DocEdit::Layout => Err(format!("its layout in {}:{} is not one helmigrate edits without rewriting it; edit the backend by hand", o.file, o.line)),
+    })
 }
 
 /// Step 1 of the hand-over: the marks on the objects the chart takes over (and, under a pruning
@@ -497,26 +524,12 @@ fn mark_files(tree: &Tree, app: &App, handover: &Handover, release: &str, files:
     }
     for (i, annotations, labels) in targets {
         let o = &tree.objects[i];
-        let original = &tree.files[&o.file];
         let what = format!("{} {} ({}:{})", o.kind, o.name, o.file, o.line);
-        if original.sops {
-            m.warn(Level::Blocking, format!("{what} is in a SOPS-encrypted file, which helmigrate never rewrites: add the hand-over marks yourself ({})",
-                annotations.iter().chain(&labels).map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")));
-            continue;
-        }
-        let Some(orig_doc) = split_documents(&original.text).get(o.doc).map(|d| d.text) else { continue };
-        let current = files.get(&o.file)?.unwrap_or_default();
-        let docs = split_documents(&current);
-        let Some(doc) = docs.iter().find(|d| d.text == orig_doc) else { continue };
-        match super::marks::mark(&o.file, doc.text, &annotations, &labels)? {
-            Some(marked) if marked != doc.text => {
-                let start = doc.text.as_ptr() as usize - current.as_ptr() as usize;
-                let text = format!("{}{marked}{}", &current[..start], &current[start + doc.text.len()..]);
-                files.set(&o.file, Some(text))?;
-            }
-            Some(_) => {}
-            None => m.warn(Level::Blocking, format!("{what}: its metadata is not in a layout helmigrate edits without rewriting the document; add the marks by hand ({})",
-                annotations.iter().chain(&labels).map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "))),
+        let wanted = || annotations.iter().chain(&labels).map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ");
+        match edit_document(tree, i, files, |doc| super::marks::mark(&o.file, doc, &annotations, &labels))? {
+            DocEdit::Edited | DocEdit::Unchanged | DocEdit::NotInRepo | DocEdit::Moved => {}
+            DocEdit::Sops => m.warn(Level::Blocking, format!("{what} is in a SOPS-encrypted file, which helmigrate never rewrites: add the hand-over marks yourself ({})", wanted())),
+            DocEdit::Layout => m.warn(Level::Blocking, format!("{what}: its metadata is not in a layout helmigrate edits without rewriting the document; add the marks by hand ({})", wanted())),
         }
     }
     Ok(())

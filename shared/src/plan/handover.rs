@@ -169,18 +169,18 @@ pub fn plan(tree: &Tree, volumes: &Volumes, app: &App, release: &str, chart: &Ch
             w.name, labels(&old_selector), labels(&chart_selector)));
     }
     let deleted_old = !takeovers.iter().any(|t| t.object == app.object);
+    let mounted = w.claims();
 
     // A StatefulSet that deletes its claims with it would take the data the chart is to reuse.
     if deleted_old && w.kind == WorkloadKind::StatefulSet
         && old.value.pointer("/spec/persistentVolumeClaimRetentionPolicy/whenDeleted").and_then(Value::as_str) == Some("Delete") && !prepare {
-        let claims = w.claims();
         warn(Level::Blocking, format!("{}: the StatefulSet has persistentVolumeClaimRetentionPolicy.whenDeleted: Delete, so deleting it deletes its claims ({}) with the data the chart is to mount; set it to Retain, push and reconcile, then convert",
-            w.name, if claims.is_empty() { "its volumeClaimTemplates' claims".into() } else { claims.join(", ") }));
+            w.name, if mounted.is_empty() { "its volumeClaimTemplates' claims".into() } else { mounted.join(", ") }));
     }
 
     // Claims in Git stay in Git; a PersistentVolume that deletes its data with the claim is a risk
     // worth stating either way.
-    let pvcs: Vec<&Object> = w.claims().iter().filter_map(|c| volumes.claim(w.namespace.as_deref(), c)).collect();
+    let pvcs: Vec<&Object> = mounted.iter().filter_map(|c| volumes.claim(w.namespace.as_deref(), c)).collect();
     for pvc in &pvcs {
         if let Some(pv) = volumes.volume_of(pvc).filter(|pv| pv.value.pointer("/spec/persistentVolumeReclaimPolicy").and_then(Value::as_str) == Some("Delete")) {
             warn(Level::Warning, format!("PersistentVolume {} behind claim {} has reclaimPolicy Delete: if the claim is ever deleted, the volume's data goes with it; before the move: kubectl patch pv {} -p '{{\"spec\":{{\"persistentVolumeReclaimPolicy\":\"Retain\"}}}}'",
