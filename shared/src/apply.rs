@@ -67,9 +67,22 @@ fn new_file_permissions() -> Option<std::fs::Permissions> {
 
 /// Run `git -C root ARGS`; stdout, or the first line git printed on failure.
 pub(crate) fn git(root: &Path, args: &[&str]) -> Result<String> {
+    git_with_input(root, args, None)
+}
+
+/// `git` with `input` on its stdin (e.g. `hash-object --stdin`).
+pub(crate) fn git_with_input(root: &Path, args: &[&str], input: Option<&[u8]>) -> Result<String> {
+    use std::io::Write;
+    use std::process::Stdio;
     let what = format!("run git {}", args.first().copied().unwrap_or_default());
-    let out = Command::new("git").arg("-C").arg(root).args(args).output()
-        .map_err(|e| Error::Git { what: what.clone(), msg: format!("{e} (is git installed?)") })?;
+    let spawn_error = |e: std::io::Error| Error::Git { what: what.clone(), msg: format!("{e} (is git installed?)") };
+    let mut child = Command::new("git").arg("-C").arg(root).args(args)
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped())
+        .spawn().map_err(spawn_error)?;
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(bytes).map_err(|e| Error::Git { what: what.clone(), msg: e.to_string() })?;
+    }
+    let out = child.wait_with_output().map_err(spawn_error)?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr).lines().find(|l| !l.trim().is_empty()).unwrap_or("failed").trim().to_string();
         return Err(Error::Git { what, msg });

@@ -127,17 +127,9 @@ fn stash(root: &Path, text: Option<&String>, hidden: &Hidden) -> Result<(Option<
     if !hidden.any_in(text) || git(root, &["rev-parse", "--git-dir"]).is_err() {
         return Ok((Some(text.clone()), None));
     }
-    let fail = |msg: String| Error::Git { what: "store a rollback copy of a file with secret values".into(), msg };
-    let mut child = std::process::Command::new("git").arg("-C").arg(root).args(["hash-object", "-w", "--stdin"])
-        .stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped())
-        .spawn().map_err(|e| fail(e.to_string()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(text.as_bytes()).map_err(|e| fail(e.to_string()))?;
-    }
-    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if !out.status.success() || id.is_empty() {
-        return Err(fail(String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("failed").to_string()));
+    let id = crate::apply::git_with_input(root, &["hash-object", "-w", "--stdin"], Some(text.as_bytes()))?.trim().to_string();
+    if id.is_empty() {
+        return Err(Error::Git { what: "store a rollback copy of a file with secret values".into(), msg: "git hash-object printed no id".into() });
     }
     Ok((None, Some(id)))
 }
