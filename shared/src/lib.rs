@@ -6,6 +6,7 @@
 //! `cmd` holds one module per subcommand; `output` renders plans for people and machines.
 
 pub mod error;
+pub mod process;
 pub mod model;
 pub mod plan;
 pub mod profiles;

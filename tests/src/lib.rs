@@ -42,9 +42,24 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Run a workspace binary in `cwd` with colours off and a fixed git identity.
+/// The kustomize the tests build with: the pinned test tools' kubectl when it is built (see
+/// `scripts/build-tools`), else `kubectl` on PATH.
+pub fn kustomize() -> Option<PathBuf> {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FOUND.get_or_init(|| {
+        testenv::locate_bin_dir().ok().map(|d| d.join("kubectl")).filter(|k| k.is_file())
+            .or_else(|| std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).map(|d| d.join("kubectl")).find(|k| k.is_file()))
+    }).clone()
+}
+
+/// Run a workspace binary in `cwd` with colours off, a fixed git identity and the tests'
+/// kustomize.
 pub fn run(name: &str, args: &[&str], cwd: &Path) -> Run {
-    let out = Command::new(bin(name))
+    let mut cmd = Command::new(bin(name));
+    if let Some(k) = kustomize() {
+        cmd.env("HELMIGRATE_KUSTOMIZE", k);
+    }
+    let out = cmd
         .args(args)
         .current_dir(cwd)
         .env("NO_COLOR", "1")
@@ -93,6 +108,16 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .expect("run git");
     assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A fresh git repository holding a copy of the real-layout fixture `tests/fixtures/layouts/<name>`.
+pub fn fixture_repo(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_dir(&workspace().join("tests/fixtures/layouts").join(name), dir.path());
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "initial"]);
+    dir
 }
 
 /// A fresh git repository holding a copy of `examples/<name>`, with one commit.

@@ -616,11 +616,11 @@ fn path_that_is_a_file() {
 
 #[test]
 fn path_without_kustomization() {
-    let repo = app_repo(&[("other/service.yaml", SERVICE)]);
+    // Flux builds a path without a kustomization.yaml from its YAML files (see tests/tests/
+    // layouts.rs); a folder with neither has nothing Flux could apply.
+    let repo = app_repo(&[("other/README.md", "notes\n")]);
     let msg = refused(repo.path(), "other");
-    assert_has(&msg, &["failed to load other", "no kustomization.yaml"]);
-    let msg = refused(repo.path(), ".");
-    assert_has(&msg, &["failed to load .", "no kustomization.yaml"]);
+    assert_has(&msg, &["failed to load other", "no kustomization.yaml and no YAML manifests"]);
 }
 
 #[test]

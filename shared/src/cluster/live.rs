@@ -113,7 +113,7 @@ fn push_volumes(tree: &mut Tree, pvs: impl IntoIterator<Item = Value>) {
 
 /// An object read from the cluster, in the tree's shape (its "file" is `kind/name`).
 fn cluster_object(api_version: &str, kind: &str, namespace: Option<String>, name: String, value: Value) -> Object {
-    Object { file: format!("{}/{name}", kind.to_lowercase()), doc: 0, line: 0, api_version: api_version.to_string(), kind: kind.to_string(),
+    Object { file: format!("{}/{name}", kind.to_lowercase()), doc: 0, line: 0, api_version: api_version.to_string(), kind: kind.to_string(), effective: Default::default(),
              namespace, name, kustomization: usize::MAX, value }
 }
 

@@ -1,9 +1,11 @@
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::workload::Workload;
 use crate::error::{Error, Origin, Result};
-use crate::source::Tree;
+use crate::source::{Tree, repo::Effective};
 use crate::yaml::split_documents;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,6 +57,64 @@ pub struct App {
     pub routes: Vec<Route>,
     /// Names of Secrets the workload reads, and whether the manifest for each is in the tree.
     pub secrets: Vec<String>,
+    /// The data of the ConfigMaps its containers pull in with `envFrom` that the tree holds
+    /// (files, generators, or the cluster), by name: what [`effective_env`] resolves.
+    #[serde(skip)]
+    pub config_maps: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// One variable of a container's effective environment, and where it comes from when that is
+/// an `envFrom` source (`configmap NAME`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EffectiveEnv {
+    pub env: super::Env,
+    pub via: Option<String>,
+}
+
+/// The environment a container's process sees: its `envFrom` sources in order (a later one
+/// wins, `prefix` applied), then `env`, which beats `envFrom` (the last of a repeated name wins).
+/// Variables from a Secret, or from a ConfigMap not in `config_maps`, cannot be listed: their
+/// sources are returned as the second value (`secret NAME`).
+pub fn effective_env(c: &super::Container, config_maps: &BTreeMap<String, BTreeMap<String, String>>) -> (Vec<EffectiveEnv>, Vec<String>) {
+    let mut out: Vec<EffectiveEnv> = Vec::new();
+    let mut unknown = Vec::new();
+    let set = |out: &mut Vec<EffectiveEnv>, e: EffectiveEnv| match out.iter_mut().find(|x| x.env.name == e.env.name) {
+        Some(slot) => *slot = e,
+        None => out.push(e),
+    };
+    for ef in c.rest.get("envFrom").and_then(Value::as_array).into_iter().flatten() {
+        let prefix = ef.get("prefix").and_then(Value::as_str).unwrap_or("");
+        if let Some(name) = ef.pointer("/configMapRef/name").and_then(Value::as_str) {
+            match config_maps.get(name) {
+                Some(data) => {
+                    for (k, v) in data {
+                        let env = super::Env { name: format!("{prefix}{k}"), source: super::EnvSource::Value { value: v.clone() } };
+                        set(&mut out, EffectiveEnv { env, via: Some(format!("configmap {name}")) });
+                    }
+                }
+                None => unknown.push(format!("configmap {name}")),
+            }
+        } else if let Some(name) = ef.pointer("/secretRef/name").and_then(Value::as_str) {
+            unknown.push(format!("secret {name}"));
+        }
+    }
+    for e in &c.env {
+        set(&mut out, EffectiveEnv { env: e.clone(), via: None });
+    }
+    (out, unknown)
+}
+
+/// ConfigMaps by (namespace, name) → their string data.
+fn config_map_index(tree: &Tree) -> std::collections::HashMap<(Option<&str>, &str), BTreeMap<String, String>> {
+    tree.objects.iter()
+        .filter(|o| o.kind == "ConfigMap" && !matches!(o.effective, Effective::Removed))
+        .map(|o| {
+            let data = o.value.get("data").and_then(Value::as_object).into_iter().flatten()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect();
+            ((o.namespace.as_deref(), o.name.as_str()), data)
+        })
+        .collect()
 }
 
 fn map_of(v: Option<&Value>) -> Map<String, Value> {
@@ -117,11 +177,24 @@ pub fn route_backends(kind: &str, api_version: &str, v: &Value) -> Option<Vec<(S
     }
 }
 
-/// Group the tree's objects into apps: one per Deployment/StatefulSet.
+/// Group the tree's objects into apps: one per Deployment/StatefulSet. The first workload that
+/// cannot be read is an error (see [`collect`] to read past it).
 pub fn collect_apps(tree: &Tree) -> Result<Vec<App>> {
+    let (apps, unreadable) = collect(tree);
+    match unreadable.into_iter().next() {
+        Some((i, why)) => Err(Error::input(&tree.objects[i].file, Some(tree.objects[i].line), why)),
+        None => Ok(apps),
+    }
+}
+
+/// Group the tree's objects into apps, one per Deployment/StatefulSet Flux applies, and the
+/// workloads that cannot be read as one (index into `Tree::objects`, why): those are reported
+/// and skipped, never a reason to stop reading the others.
+pub fn collect(tree: &Tree) -> (Vec<App>, Vec<(usize, String)>) {
+    let applied = |o: &&crate::source::Object| !matches!(o.effective, Effective::Removed | Effective::Unbuildable(_));
     // Services and routes are read once; each workload then only compares selectors.
     let all_services: Vec<(Option<&str>, Service)> = tree.objects.iter().enumerate()
-        .filter(|(_, s)| s.kind == "Service")
+        .filter(|(_, s)| s.kind == "Service" && applied(s))
         .map(|(j, s)| (s.namespace.as_deref(), service_from(&s.value, &s.name, s.origin(), j)))
         .collect();
     // A Service selects a pod only if the pod has its first selector pair: index by that pair.
@@ -132,20 +205,32 @@ pub fn collect_apps(tree: &Tree) -> Result<Vec<App>> {
         }
     }
     let all_routes: Vec<(Option<&str>, Route)> = tree.objects.iter().enumerate()
+        .filter(|(_, r)| applied(r))
         .filter_map(|(i, r)| {
             let backends = route_backends(&r.kind, &r.api_version, &r.value)?;
             Some((r.namespace.as_deref(), Route { kind: r.kind.clone(), name: r.name.clone(), object: i, origin: r.origin(), backends }))
         })
         .collect();
+    let config_maps = config_map_index(tree);
     let mut apps = Vec::new();
+    let mut unreadable = Vec::new();
     for (i, o) in tree.objects.iter().enumerate() {
-        if o.api_version != "apps/v1" {
+        if o.api_version != "apps/v1" || o.effective == Effective::Removed {
             continue;
         }
-        let Some(mut workload) = Workload::from_object(&o.kind, &o.value, o.namespace.clone(), o.origin())
-            .map_err(|m| Error::input(&o.file, Some(o.line), m))?
-        else {
+        if let Effective::Unbuildable(why) | Effective::Divergent(why) = &o.effective {
+            if matches!(o.kind.as_str(), "Deployment" | "StatefulSet") {
+                unreadable.push((i, why.clone()));
+            }
             continue;
+        }
+        let mut workload = match Workload::from_object(&o.kind, &o.value, o.namespace.clone(), o.origin()) {
+            Ok(Some(w)) => w,
+            Ok(None) => continue,
+            Err(why) => {
+                unreadable.push((i, why));
+                continue;
+            }
         };
         if let Some(text) = tree.files.get(&o.file).map(|f| f.text.as_str()) {
             let docs = split_documents(text);
@@ -188,9 +273,14 @@ pub fn collect_apps(tree: &Tree) -> Result<Vec<App>> {
         }
         secrets.sort();
         secrets.dedup();
-        apps.push(App { workload, object: i, services, routes, secrets });
+        let referenced: BTreeMap<String, BTreeMap<String, String>> = workload.containers.iter().chain(&workload.init_containers)
+            .flat_map(|c| c.rest.get("envFrom").and_then(Value::as_array).into_iter().flatten())
+            .filter_map(|ef| ef.pointer("/configMapRef/name").and_then(Value::as_str))
+            .filter_map(|n| Some((n.to_string(), config_maps.get(&(o.namespace.as_deref(), n))?.clone())))
+            .collect();
+        apps.push(App { workload, object: i, services, routes, secrets, config_maps: referenced });
     }
-    Ok(apps)
+    (apps, unreadable)
 }
 
 #[cfg(test)]

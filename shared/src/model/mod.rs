@@ -5,5 +5,5 @@
 mod app;
 pub mod workload;
 
-pub use app::{App, Route, Service, ServicePort, collect_apps};
+pub use app::{App, EffectiveEnv, Route, Service, ServicePort, collect, collect_apps, effective_env};
 pub use workload::{Container, Env, EnvSource, Image, Mount, Port, Volume, VolumeSource, Workload, WorkloadKind};

@@ -80,7 +80,14 @@ fn text_unmasked(plan: &Plan) -> String {
         }
         out.push_str(&documents_unmasked(plan));
     } else if plan.files.is_empty() {
-        out.push_str("nothing to change\n");
+        let held = plan.skipped.iter().filter(|s| s.chart.is_some()).count();
+        if held > 0 {
+            out.push_str(&format!("nothing to change: {held} workload(s) that a chart profile recognises were not converted (the reasons are above)\n"));
+        } else if plan.apps.is_empty() && plan.skipped.is_empty() && plan.migrated.is_empty() {
+            out.push_str("nothing to change: no Deployment or StatefulSet is applied from this folder\n");
+        } else {
+            out.push_str("nothing to change\n");
+        }
     } else {
         out.push('\n');
         for f in &plan.files {

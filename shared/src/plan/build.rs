@@ -13,7 +13,7 @@ use super::overrides::Overrides;
 use super::sources::Sources;
 use super::values::{leaf_paths, merge};
 use crate::error::{Error, Origin, Result};
-use crate::model::{App, collect_apps};
+use crate::model::{App, collect};
 use crate::profiles::{self, Profile};
 use crate::source::{self, Tree};
 use crate::yaml::{self, split_documents};
@@ -46,6 +46,9 @@ pub struct AppPlan {
     /// The old workload: `Deployment` at `file:line`.
     pub workload: String,
     pub origin: Origin,
+    /// Index into `Tree::objects` of the old workload.
+    #[serde(skip)]
+    pub object: usize,
     pub release_name: String,
     /// The HelmRepository (namespace/name) the release uses.
     pub source: String,
@@ -97,6 +100,20 @@ pub struct Skipped {
     pub namespace: Option<String>,
     pub origin: Origin,
     pub reason: String,
+    /// The chart whose profile recognises the workload, when one does: a skip then leaves
+    /// something convertible behind, which the summary says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+}
+
+/// The chart whose profile recognises one of the object's container images.
+fn recognised(value: &Value) -> Option<String> {
+    let images = ["containers", "initContainers"].into_iter()
+        .flat_map(|k| value.pointer(&format!("/spec/template/spec/{k}")).and_then(Value::as_array).into_iter().flatten())
+        .filter_map(|c| c.get("image").and_then(Value::as_str))
+        .map(crate::model::Image::parse);
+    let images: Vec<_> = images.collect();
+    profiles::all().iter().find(|p| images.iter().any(|i| p.detects(i))).map(|p| p.chart().name.to_string())
 }
 
 #[derive(Debug, Serialize)]
@@ -132,9 +149,7 @@ pub fn build(path: &Path, opts: &Options) -> Result<Plan> {
 /// The tree at `path` with the repo's Flux Kustomizations.
 pub fn load(path: &Path) -> Result<Tree> {
     let root = source::repo::find_root(path)?;
-    let mut tree = source::load(&root, path)?;
-    tree.flux = source::flux::kustomizations(&root);
-    Ok(tree)
+    source::load(&root, path)
 }
 
 /// Plan a tree read from the repo: values, ledger and the file edits.
@@ -143,6 +158,17 @@ pub fn plan_tree(tree: &Tree, opts: &Options) -> Result<Plan> {
     let mut files = FileSet::new(tree);
     let mut plan = plan_apps(tree, opts, sources, Some(&mut files))?;
     plan.files = files.changes();
+    // A folder that kustomize transforms must still build once the workload leaves it.
+    let entries: std::collections::BTreeSet<usize> = plan.apps.iter()
+        .map(|a| &tree.objects[a.object])
+        .filter(|o| o.effective == source::repo::Effective::Built)
+        .map(|o| source::build::entry_of(tree, o.kustomization))
+        .collect();
+    let changes: Vec<(String, Option<String>)> = plan.files.iter().map(|f| (f.path.clone(), f.after.clone())).collect();
+    for (dir, why) in source::build::rebuild_changed(tree, &entries, &changes) {
+        plan.warnings.push(Warning { level: Level::Blocking, message: format!(
+            "with these changes {dir} would no longer build ({why}); nothing is written: edit what kustomize names, then convert again") });
+    }
     Ok(plan)
 }
 
@@ -166,7 +192,7 @@ fn hidden_in(tree: &Tree) -> crate::redact::Hidden {
 }
 
 fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Option<&mut FileSet>) -> Result<Plan> {
-    let apps = collect_apps(tree)?;
+    let (apps, unreadable) = collect(tree);
     let volumes = handover::Volumes::index(tree);
     let unreadable_sources = std::mem::take(&mut sources.unreadable);
     let mut plan = Plan { root: tree.root.clone(), cluster: None, apps: Vec::new(), skipped: Vec::new(), migrated: Vec::new(), warnings: Vec::new(), files: Vec::new(), hidden: hidden_in(tree) };
@@ -176,6 +202,13 @@ fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Optio
             && crate::model::workload::looks_secret(leaf) {
                 plan.hidden.add(s);
             }
+    }
+    for (i, why) in unreadable {
+        let o = &tree.objects[i];
+        plan.skipped.push(Skipped { name: o.name.clone(), namespace: o.namespace.clone(), origin: o.origin(), reason: format!("not converted: {why}"), chart: recognised(&o.value) });
+    }
+    for note in &tree.notes {
+        plan.warnings.push(Warning { level: Level::Info, message: note.clone() });
     }
     for e in unreadable_sources {
         plan.warnings.push(Warning { level: Level::Warning, message: format!("skipped while looking for HelmRepositories: {e}") });
@@ -206,15 +239,10 @@ fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Optio
                 namespace: w.namespace.clone(),
                 origin: w.origin.clone(),
                 reason: format!("no chart profile for {} (kept as raw manifests)", images.join(", ")),
+                chart: None,
             });
             continue;
         };
-        if let Some(k) = tree.kustomizations.get(tree.objects[app.object].kustomization).filter(|k| !k.transformers.is_empty()) {
-            plan.warnings.push(Warning { level: Level::Blocking, message: format!(
-                "{}: {} uses {}, which helmigrate does not apply; fold them into the manifests, then convert",
-                w.name, k.file, k.transformers.join(", ")) });
-            continue;
-        }
         if releases.iter().any(|r| r.name == w.name && r.namespace == w.namespace) {
             plan.warnings.push(Warning { level: Level::Blocking, message: format!(
                 "{}: both the raw {} ({}) and a HelmRelease of the same name exist; finish or undo that migration first", w.name, w.kind, w.origin) });
@@ -350,7 +378,11 @@ fn plan_app(tree: &Tree, volumes: &handover::Volumes, mut app: App, profile: &dy
             mark_files(tree, &before, &handover, &release, files, &mut m)?;
             (String::new(), Vec::new(), Vec::new())
         }
-        Some(files) => edit_files(tree, app.object, &old_services, &name, &release_text, source_file.as_deref(), sources, files, &mut m)?,
+        Some(files) => {
+            let edited = edit_files(tree, app.object, &old_services, &name, &release_text, source_file.as_deref(), sources, files, &mut m)?;
+            super::transforms::unhook(tree, app.object, files, &mut m)?;
+            edited
+        }
         None => (String::new(), Vec::new(), Vec::new()),
     };
 
@@ -362,6 +394,7 @@ fn plan_app(tree: &Tree, volumes: &handover::Volumes, mut app: App, profile: &dy
         chart: ChartInfo { name: chart.name.into(), version, repository: chart.repository.into() },
         workload: workload_desc,
         origin,
+        object: app.object,
         release_name: release,
         source: format!("{}/{}", source.namespace.as_deref().unwrap_or("-"), source.name),
         values,
@@ -437,6 +470,9 @@ fn edit_files(tree: &Tree, object: usize, old_services: &[crate::model::Service]
     unlist.entry(k_index).or_default();
     for (ki, remove) in &unlist {
         let kz = &tree.kustomizations[*ki];
+        if kz.generated {
+            continue; // Flux lists the folder's files itself: nothing to edit.
+        }
         let mut add = Vec::new();
         if *ki == k_index {
             add.push(relative_to(&hr_path, &kz.dir));

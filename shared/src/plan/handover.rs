@@ -17,7 +17,7 @@ use crate::profiles::ChartWorkload;
 use std::collections::HashMap;
 
 use crate::source::{Object, Tree};
-use crate::source::flux::{self, FluxKustomization};
+use crate::source::flux::FluxKustomization;
 
 pub const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
 const FLUX_NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
@@ -94,7 +94,14 @@ fn applying(tree: &Tree, object: usize) -> Vec<&FluxKustomization> {
             _ => Vec::new(),
         };
     }
-    flux::applying(&tree.root, &tree.flux, &o.file)
+    // Read through a Flux Kustomization (a `ks.yaml` followed to its path): that one applies it.
+    if o.kustomization < tree.kustomizations.len() {
+        let entry = crate::source::build::entry_of(tree, o.kustomization);
+        if let Some(f) = tree.kustomizations[entry].applier.map(|i| &tree.flux[i]).filter(|f| f.path == tree.kustomizations[entry].dir) {
+            return vec![f];
+        }
+    }
+    tree.appliers(&o.file).into_iter().map(|i| &tree.flux[i]).collect()
 }
 
 /// Claims and the volumes behind them, indexed once per plan (a namespace may hold thousands).

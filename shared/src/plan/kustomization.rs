@@ -92,6 +92,85 @@ pub fn edit_resources(file: &str, text: &str, remove: &[String], add: &[String])
     Ok(out)
 }
 
+/// Remove the items at `indices` of the top-level block list `field`, changing only their
+/// lines (the key goes too when no item is left). `None` when the list is not written one
+/// `- item` per block, so the caller can say what to edit by hand.
+pub fn remove_items(file: &str, text: &str, field: &str, indices: &[usize]) -> Result<Option<String>> {
+    let before = yaml::parse_str(file, text)?;
+    let Some(items) = before.get(field).and_then(Value::as_array) else { return Ok(None) };
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let indent_of = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let Some(key) = lines.iter().position(|l| l.trim_end().strip_prefix(field).is_some_and(|r| r.starts_with(':') && r[1..].trim_start().is_empty_or_comment()) && indent_of(l) == 0) else {
+        return Ok(None);
+    };
+    // Each item: (first line, end line exclusive).
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut item_indent = None;
+    let mut end = lines.len();
+    for (i, l) in lines.iter().enumerate().skip(key + 1) {
+        let t = l.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let ind = indent_of(l);
+        let is_item = t == "-" || t.starts_with("- ");
+        match item_indent {
+            None if is_item => item_indent = Some(ind),
+            None => return Ok(None),
+            Some(ii) if ind < ii || (ind == ii && !is_item) => {
+                end = i;
+                break;
+            }
+            Some(ii) if ind == ii => {}
+            Some(_) => continue,
+        }
+        if let Some(last) = spans.last_mut() {
+            last.1 = i;
+        }
+        spans.push((i, lines.len()));
+    }
+    if let Some(last) = spans.last_mut() {
+        // The last item ends at the first line past it, trailing blank/comment lines kept.
+        let mut e = end;
+        while e > last.0 + 1 && { let t = lines[e - 1].trim(); t.is_empty() || t.starts_with('#') } {
+            e -= 1;
+        }
+        last.1 = e;
+    }
+    if spans.len() != items.len() {
+        return Ok(None);
+    }
+    let drop_key = indices.len() == items.len();
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let in_removed = spans.iter().enumerate().any(|(n, (a, b))| indices.contains(&n) && i >= *a && i < *b);
+        if in_removed || (drop_key && i == key) {
+            continue;
+        }
+        out.push_str(l);
+    }
+    let after = yaml::parse_str(file, &out)?;
+    let expected: Vec<&Value> = items.iter().enumerate().filter(|(n, _)| !indices.contains(n)).map(|(_, v)| v).collect();
+    let got: Vec<&Value> = after.get(field).and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+    fn rest_same<'v>(v: &'v Value, field: &str) -> Option<Vec<(&'v String, &'v Value)>> {
+        v.as_object().map(|m| m.iter().filter(|(k, _)| *k != field).collect())
+    }
+    if got != expected || rest_same(&after, field) != rest_same(&before, field) {
+        return Ok(None);
+    }
+    Ok(Some(out))
+}
+
+trait EmptyOrComment {
+    fn is_empty_or_comment(&self) -> bool;
+}
+
+impl EmptyOrComment for str {
+    fn is_empty_or_comment(&self) -> bool {
+        self.is_empty() || self.starts_with('#')
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +194,16 @@ mod tests {
         let out = edit_resources("k", "kind: Kustomization", &[], &["x.yaml".into()]).unwrap();
         assert_eq!(out, "kind: Kustomization\nresources:\n  - x.yaml\n");
         assert_eq!(edit_resources("k", &out, &[], &["x.yaml".into()]).unwrap(), out);
+    }
+
+    #[test]
+    fn removes_whole_items_and_keeps_the_rest() {
+        let t = "resources:\n  - a.yaml\npatches:\n  # first\n  - path: p.yaml\n  - target:\n      kind: Deployment\n      name: web\n    patch: |-\n      - op: add\n        path: /x\n        value: 1\n\n  - path: q.yaml # keep\nreplicas:\n  - name: web\n    count: 2\n";
+        let out = remove_items("k", t, "patches", &[1]).unwrap().unwrap();
+        assert_eq!(out, "resources:\n  - a.yaml\npatches:\n  # first\n  - path: p.yaml\n  - path: q.yaml # keep\nreplicas:\n  - name: web\n    count: 2\n");
+        let out = remove_items("k", &out, "replicas", &[0]).unwrap().unwrap();
+        assert_eq!(out, "resources:\n  - a.yaml\npatches:\n  # first\n  - path: p.yaml\n  - path: q.yaml # keep\n");
+        assert!(remove_items("k", "patches: [{path: a}]\n", "patches", &[0]).unwrap().is_none());
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod mapper;
 mod overrides;
 mod routes;
 pub mod sources;
+mod transforms;
 mod values;
 
 pub use build::{ANNOTATION_PREFIX, AppPlan, ChartInfo, FixedRoute, Options, Plan, Skipped, build, load, plan_live, plan_tree};

@@ -40,6 +40,45 @@ const SSO_GATED: [(&str, &str, &str); 4] = [
     ("ENABLE_OAUTH_GROUP_MANAGEMENT", "OAUTH_GROUP_CLAIM", "sso.groupManagement.groupsClaim"),
 ];
 
+/// Env the chart writes itself from its values, which beats `envFrom`: (names, what to do).
+const OLLAMA_ENV: [&str; 3] = ["OLLAMA_BASE_URL", "OLLAMA_BASE_URLS", "ENABLE_OLLAMA_API"];
+const OPENAI_ENV: [&str; 3] = ["OPENAI_API_BASE_URL", "OPENAI_API_BASE_URLS", "ENABLE_OPENAI_API"];
+const OPENAI_VALUES: [&str; 3] = ["openaiBaseApiUrl", "openaiBaseApiUrls", "enableOpenaiApi"];
+
+/// Settings the old workload got through `envFrom` that the chart would override with env of
+/// its own (env beats envFrom): the chart is told to leave the Ollama ones alone, and the
+/// OpenAI ones become its values (it then writes the same). Returns the names added to `env`
+/// for the mapping, which leave it again afterwards.
+fn env_from_settings(m: &mut Mapper, env: &mut Vec<Env>, effective: &[crate::model::EffectiveEnv], unreadable: &[String]) -> Vec<String> {
+    let direct = |env: &Vec<Env>, n: &str| env.iter().any(|e| e.name == n);
+    let via = |n: &str| effective.iter().find(|e| e.env.name == n && e.via.is_some());
+    let ollama: Vec<&crate::model::EffectiveEnv> = OLLAMA_ENV.iter().filter(|n| !direct(env, n)).filter_map(|n| via(n)).collect();
+    if !ollama.is_empty() && !direct(env, "OLLAMA_BASE_URL") && !direct(env, "OLLAMA_BASE_URLS") {
+        let shown: Vec<String> = ollama.iter().map(|e| format!("{} ({})", e.env.name, e.via.as_deref().unwrap_or_default())).collect();
+        m.map_why(format!("envFrom {}", shown.join(", ")), "ollamaUrlsFromExtraEnv", true,
+            "the Ollama settings arrive through envFrom; otherwise the chart would set ENABLE_OLLAMA_API=False, which beats envFrom");
+    }
+    let mut injected = Vec::new();
+    for (n, path) in OPENAI_ENV.into_iter().zip(OPENAI_VALUES) {
+        if direct(env, n) {
+            continue;
+        }
+        if let Some(e) = via(n) {
+            m.record(format!("envFrom {n}"), format!("{} ({})", e.env.describe(), e.via.as_deref().unwrap_or_default()), path,
+                "the chart writes this variable itself and env beats envFrom, so its value goes into the chart's values");
+            env.push(e.env.clone());
+            injected.push(n.to_string());
+        }
+    }
+    if !unreadable.is_empty() {
+        m.warn(Level::Warning, format!(
+            "envFrom {} cannot be read from Git, but the chart sets {} itself from its values and env beats envFrom: make sure {} does not set them, or set the matching chart values",
+            unreadable.join(", "), OLLAMA_ENV.iter().chain(&OPENAI_ENV).copied().collect::<Vec<_>>().join(", "),
+            if unreadable.len() == 1 { "it" } else { "they" }));
+    }
+    injected
+}
+
 fn take_env(env: &mut Vec<Env>, name: &str) -> Option<Env> {
     env.iter().position(|e| e.name == name).map(|i| env.remove(i))
 }
@@ -96,8 +135,12 @@ impl Profile for OpenWebui {
         m.defaulted("pipelines.enabled", false, "the old workload had no pipelines server");
         m.defaulted("tika.enabled", false, "the old workload had no Tika server");
 
+        let (effective, unreadable) = crate::model::effective_env(&c, &app.config_maps);
         let mut env = std::mem::take(&mut c.env);
+        let injected = env_from_settings(m, &mut env, &effective, &unreadable);
         self.map_env(m, &mut env);
+        // What the mapping did not take still arrives through envFrom, as before.
+        env.retain(|e| !injected.contains(&e.name));
         common::env_list(m, env, "extraEnvVars");
 
         common::resources(m, &mut c, "resources");
@@ -214,7 +257,9 @@ impl OpenWebui {
         }
         if !openai {
             m.chart_default("openaiBaseApiUrl", "\"https://api.openai.com/v1\"", "the chart sets OPENAI_API_BASE_URL to the app's own default");
-            m.defaulted("openaiApiKey", "", "the chart would set OPENAI_API_KEY to its placeholder `0p3n-w3bu!`; the old workload had no key");
+        }
+        if m.values.get("openaiApiKey").is_none() {
+            m.defaulted("openaiApiKey", "", "the chart would set OPENAI_API_KEY to its placeholder `0p3n-w3bu!`; the old workload set no key in env");
         }
         if let Some(v) = env.iter().find(|e| e.name == "DATABASE_URL").and_then(|e| literal(&e.source)).map(str::to_string) {
             take_env(env, "DATABASE_URL");

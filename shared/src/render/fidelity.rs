@@ -239,16 +239,10 @@ pub fn compare(plan: &AppPlan, old: &App, rendered: &Workload, rendered_services
         Some(rw.spec.get("replicas").cloned().unwrap_or(Value::from(1))), &[], &["replicaCount"]);
     rows.push("image".into(), Some(oc.image.reference()), Some(rc.image.reference()), &["image tag".to_string()], &["image"]);
 
-    // Env: last entry wins, as in Kubernetes; values are shown the ledger's way.
+    // The effective env, as the process sees it: envFrom ConfigMaps resolved (both sides read
+    // the same ones), env beating envFrom, the last of a repeated name winning.
     let last = |c: &Container| -> Vec<(String, Env)> {
-        let mut m: Vec<(String, Env)> = Vec::new();
-        for e in &c.env {
-            match m.iter_mut().find(|(n, _)| *n == e.name) {
-                Some(slot) => slot.1 = e.clone(),
-                None => m.push((e.name.clone(), e.clone())),
-            }
-        }
-        m
+        crate::model::effective_env(c, &old.config_maps).0.into_iter().map(|e| (e.env.name.clone(), e.env)).collect()
     };
     // A valuesFrom placeholder is helmigrate's own text, not a secret: show it as it is.
     let describe = |e: &Env| match &e.source {

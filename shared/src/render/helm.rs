@@ -2,15 +2,11 @@
 //! pull from the HelmRepository), and `helm template` with a hard timeout.
 
 use std::ffi::OsString;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long one helm call may take before it is killed (a hung pull or a looping template).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// helm's output beyond this is not read: no chart renders that much for one release.
-const MAX_OUTPUT: u64 = 64 * 1024 * 1024;
 
 /// The helm binary: `HELMIGRATE_HELM` when set (tests, pinned installs), else `helm` on PATH.
 pub fn find() -> Result<PathBuf, String> {
@@ -30,63 +26,12 @@ pub fn timeout() -> Duration {
 }
 
 /// What a finished helm call printed.
-pub struct Output {
-    pub success: bool,
-    pub stdout: String,
-    pub stderr: String,
-}
+pub use crate::process::Output;
 
-/// Run helm with `args`, killing it after `limit`. Err: it could not start or timed out.
+/// Run helm with `args`, killing it (and what it started) after `limit`. Err: it could not
+/// start or timed out.
 pub fn run(helm: &Path, args: &[OsString], limit: Duration) -> Result<Output, String> {
-    let mut cmd = Command::new(helm);
-    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    // Its own process group, so a timeout also stops whatever helm started (plugins, wrappers).
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run {}: {e}", helm.display()))?;
-    // Both pipes are drained on their own threads so a chatty helm never blocks on a full pipe.
-    let reader = |pipe: Option<Box<dyn Read + Send>>| std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(p) = pipe {
-            let _ = p.take(MAX_OUTPUT).read_to_end(&mut buf);
-        }
-        String::from_utf8_lossy(&buf).into_owned()
-    });
-    let out = reader(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let err = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if start.elapsed() >= limit => {
-                kill_group(&mut child);
-                let _ = child.wait();
-                // The readers are not joined: a grandchild that escaped the group may still
-                // hold the pipes open, and waiting for it is what the timeout is there to avoid.
-                return Err(format!("helm did not finish within {} s and was stopped", limit.as_secs()));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("cannot wait for helm: {e}")),
-        }
-    };
-    Ok(Output {
-        success: status.success(),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
-}
-
-/// Kill the child's whole process group (it leads one, see `run`), else just the child.
-fn kill_group(child: &mut std::process::Child) {
-    #[cfg(unix)]
-    if let Ok(pid) = i32::try_from(child.id()) {
-        // SAFETY: kill(2) with a negative pid signals the process group this child leads; it
-        // touches no memory of ours.
-        if unsafe { libc::kill(-pid, libc::SIGKILL) } == 0 {
-            return;
-        }
-    }
-    let _ = child.kill();
+    crate::process::run("helm", helm, args, limit)
 }
 
 /// helm's error output as one line: `Error: ` dropped, lines joined, long text cut.
@@ -176,7 +121,7 @@ mod tests {
 
     #[test]
     fn a_hung_helm_is_stopped() {
-        let start = Instant::now();
+        let start = std::time::Instant::now();
         // A wrapper whose own child keeps the pipes open: the whole group goes.
         let r = run(Path::new("/bin/sh"), &["-c".into(), "sleep 20; true".into()], Duration::from_millis(300));
         assert!(r.is_err_and(|e| e.contains("did not finish")));

@@ -9,11 +9,12 @@ use crate::yaml::{self, split_documents};
 /// Files larger than this are refused: no manifest is that big, and reading one would be slow.
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 pub const KUSTOMIZATION_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
-/// Kustomize fields that change objects in ways helmigrate does not model. Apps under such a
-/// kustomization are blocked rather than converted from a wrong picture.
-const TRANSFORMERS: [&str; 14] = [
+/// Kustomize fields that change or generate objects: a folder under such a kustomization is read
+/// as kustomize builds it (see `source::build`), not from its files alone.
+pub const TRANSFORMERS: [&str; 16] = [
     "patches", "patchesStrategicMerge", "patchesJson6902", "images", "replicas", "namePrefix", "nameSuffix",
-    "commonLabels", "labels", "commonAnnotations", "components", "helmCharts", "replacements", "transformers",
+    "commonLabels", "labels", "commonAnnotations", "helmCharts", "replacements", "transformers", "generators",
+    "configMapGenerator", "secretGenerator",
 ];
 
 /// What was read: the repo root, every file read (by repo-relative path), the kustomizations
@@ -24,8 +25,25 @@ pub struct Tree {
     pub files: BTreeMap<String, SourceFile>,
     pub kustomizations: Vec<Kustomization>,
     pub objects: Vec<Object>,
-    /// The Flux Kustomizations that may apply these files (see `source::flux`).
+    /// The repo's Flux Kustomizations (see `source::flux`), and those followed from PATH.
     pub flux: Vec<super::flux::FluxKustomization>,
+    /// Things the reader noticed that the plan should say (a Flux path outside this repo, …).
+    pub notes: Vec<String>,
+    /// Per Flux Kustomization, the files its build reads (computed once, on first use).
+    pub reach: std::sync::OnceLock<Vec<HashSet<String>>>,
+}
+
+impl Tree {
+    /// The Flux Kustomizations (indexes into `flux`) whose build reads `file`, overlays included.
+    pub fn appliers(&self, file: &str) -> Vec<usize> {
+        if self.root.as_os_str().is_empty() {
+            return Vec::new();
+        }
+        let reach = self.reach.get_or_init(|| self.flux.iter()
+            .map(|k| if k.from == "cluster" { HashSet::new() } else { super::flux::reached_files(&self.root, &k.path) })
+            .collect());
+        reach.iter().enumerate().filter(|(_, r)| r.contains(file)).map(|(i, _)| i).collect()
+    }
 }
 
 #[derive(Debug)]
@@ -35,16 +53,46 @@ pub struct SourceFile {
     pub sops: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Kustomization {
-    /// Repo-relative path of the kustomization file.
+    /// Repo-relative path of the kustomization file (`dir/(generated)` when Flux generates it).
     pub file: String,
     pub dir: String,
     pub namespace: Option<String>,
     /// Each `resources` entry as written, and the repo-relative path it resolves to.
     pub resources: Vec<(String, String)>,
-    /// Transformer fields present (see `TRANSFORMERS`).
+    /// Transformer fields present (see `TRANSFORMERS`), and `components (…)` whose own
+    /// kustomization transforms.
     pub transformers: Vec<String>,
+    /// No kustomization file: Flux builds the folder from every YAML file below it, so a file
+    /// added or removed there needs no listing.
+    pub generated: bool,
+    /// The kustomization listing this one (in `resources` or `components`); `None` for an entry.
+    pub parent: Option<usize>,
+    /// Entries: the Flux Kustomization (index into `Tree::flux`) that builds this folder.
+    pub applier: Option<usize>,
+    /// Entries: the namespace everything below gets (a Flux `targetNamespace`, or the
+    /// `namespace:` of kustomizations above PATH that list it).
+    pub outer_namespace: Option<String>,
+}
+
+/// How an object's `value` relates to the document it came from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Effective {
+    /// As written: nothing transforms it.
+    #[default]
+    AsWritten,
+    /// As kustomize builds it (patches, labels, images… applied); the document is its source.
+    Built,
+    /// Made by a generator (`configMapGenerator`, …) of the kustomization in `file`: no document.
+    Generated,
+    /// Its folder does not build: kustomize's message.
+    Unbuildable(String),
+    /// Gone from the build (a `$patch: delete`): nothing runs from it.
+    Removed,
+    /// Its file is applied by several Flux Kustomizations that make different objects of it:
+    /// no single HelmRelease in that file reproduces them all (why).
+    Divergent(String),
 }
 
 /// One Kubernetes object from a file in the tree.
@@ -61,8 +109,10 @@ pub struct Object {
     pub namespace: Option<String>,
     /// Index of the kustomization that lists the file.
     pub kustomization: usize,
-    /// The object. Secrets keep metadata only: their data is dropped as soon as it is parsed.
+    /// The object as Flux applies it (see `effective`). Secrets keep metadata only: their data
+    /// is dropped as soon as it is parsed.
     pub value: Value,
+    pub effective: Effective,
 }
 
 impl Object {
@@ -202,12 +252,32 @@ fn item_line(doc: &yaml::Document<'_>, field: &str, index: usize) -> Option<usiz
 struct Loader {
     root: PathBuf,
     tree: Tree,
-    /// Kustomization dirs on the current path (cycle detection) and all visited.
+    /// Kustomization dirs on the current path (cycle detection) and all visited (dir → index).
     stack: Vec<PathBuf>,
-    visited: HashSet<PathBuf>,
+    visited: std::collections::HashMap<PathBuf, usize>,
     /// Resource files to parse: (repo-relative path, kustomization index, effective namespace).
     pending: Vec<(String, usize, Option<String>)>,
     seen_files: HashSet<String>,
+}
+
+/// A list field of a kustomization (`resources`, `components`): each entry with its line.
+fn entries_of(map: &serde_json::Map<String, Value>, doc: Option<&yaml::Document<'_>>, k_rel: &str, field: &str) -> Result<Vec<(String, Option<usize>)>> {
+    let line_of = |field: &str| doc.and_then(|d| key_line(d, field));
+    let mut entries = Vec::new();
+    match map.get(field) {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let at = doc.and_then(|d| item_line(d, field, i)).or_else(|| line_of(field));
+                let Value::String(s) = item else {
+                    return Err(Error::input(k_rel, at, format!("`{field}` entries must be strings: write each as a path")));
+                };
+                entries.push((s.clone(), at));
+            }
+        }
+        Some(_) => return Err(Error::input(k_rel, line_of(field), format!("`{field}` must be a list of paths"))),
+    }
+    Ok(entries)
 }
 
 impl Loader {
@@ -250,13 +320,69 @@ impl Loader {
         if rel.is_empty() { ".".into() } else { rel }
     }
 
-    fn visit(&mut self, dir: &Path, outer_ns: Option<String>) -> Result<()> {
+    /// Read an entry folder: the kustomization in it, or — as Flux does for a path without
+    /// one — every YAML file below it. `flux_only`: list only the folder's own files that hold
+    /// Flux Kustomizations (PATH is an app's `ks.yaml` folder, which Flux never builds itself).
+    fn enter(&mut self, dir: &Path, outer_ns: Option<String>, applier: Option<usize>, flux_only: bool) -> Result<usize> {
+        if let Some(&i) = self.visited.get(dir) {
+            return Ok(i);
+        }
+        let index = if kustomization_in(&self.root, dir)?.is_some() {
+            self.visit(dir, outer_ns.clone(), None)?
+        } else {
+            self.generated(dir, outer_ns.clone(), flux_only)?
+        };
+        let k = &mut self.tree.kustomizations[index];
+        k.applier = applier;
+        k.outer_namespace = outer_ns;
+        Ok(index)
+    }
+
+    /// A folder Flux builds without a kustomization file: every `.yaml`/`.yml` below it, a
+    /// sub-folder holding a kustomization taken as a whole (Flux's generator does the same).
+    fn generated(&mut self, dir: &Path, ns: Option<String>, flux_only: bool) -> Result<usize> {
+        let shown = self.shown(dir);
+        let index = self.tree.kustomizations.len();
+        self.visited.insert(dir.to_path_buf(), index);
+        self.tree.kustomizations.push(Kustomization {
+            file: format!("{}/(generated)", self.rel(dir)).trim_start_matches('/').to_string(),
+            dir: self.rel(dir),
+            generated: true,
+            ..Default::default()
+        });
+        let mut files = Vec::new();
+        let mut dirs = Vec::new();
+        generated_listing(&self.root, dir, flux_only, &mut files, &mut dirs)?;
+        if files.is_empty() && dirs.is_empty() {
+            return Err(Error::input(shown, None,
+                "has no kustomization.yaml and no YAML manifests: point helmigrate at a folder of your GitOps repo"));
+        }
+        for d in dirs {
+            let rel = self.rel(&d);
+            self.tree.kustomizations[index].resources.push((rel.clone(), rel));
+            self.stack.push(dir.to_path_buf());
+            let child = self.visit(&d, ns.clone(), Some(index));
+            self.stack.pop();
+            child?;
+        }
+        for f in files {
+            let rel = self.rel(&f);
+            self.tree.kustomizations[index].resources.push((rel.clone(), rel.clone()));
+            if self.seen_files.insert(rel.clone()) {
+                self.pending.push((rel, index, ns.clone()));
+            }
+        }
+        Ok(index)
+    }
+
+    /// Read the kustomization in `dir` and everything it lists; returns its index.
+    fn visit(&mut self, dir: &Path, outer_ns: Option<String>, parent: Option<usize>) -> Result<usize> {
         let shown = self.shown(dir);
         if self.stack.iter().any(|d| d == dir) {
             return Err(Error::input(shown, None, format!("kustomization cycle: {}", self.cycle(dir))));
         }
-        if !self.visited.insert(dir.to_path_buf()) {
-            return Ok(()); // reached twice through a diamond: its objects are already in.
+        if let Some(&i) = self.visited.get(dir) {
+            return Ok(i); // reached twice through a diamond: its objects are already in.
         }
         let Some((kfile, k_rel)) = kustomization_in(&self.root, dir)? else {
             return Err(Error::input(shown, None,
@@ -277,32 +403,20 @@ impl Loader {
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => return Err(Error::input(&k_rel, line_of("namespace"), "`namespace` must be a string")),
         };
-        // Each entry with the line it is on.
-        let mut entries = Vec::new();
-        for field in ["resources", "bases"] {
-            match map.get(field) {
-                None | Some(Value::Null) => {}
-                Some(Value::Array(items)) => {
-                    for (i, item) in items.iter().enumerate() {
-                        let at = doc.as_ref().and_then(|d| item_line(d, field, i)).or_else(|| line_of(field));
-                        let Value::String(s) = item else {
-                            return Err(Error::input(&k_rel, at, format!("`{field}` entries must be strings: write each as a path")));
-                        };
-                        entries.push((s.clone(), at));
-                    }
-                }
-                Some(_) => return Err(Error::input(&k_rel, line_of(field), format!("`{field}` must be a list of paths"))),
-            }
-        }
+        let mut entries = entries_of(map, doc.as_ref(), &k_rel, "resources")?;
+        entries.extend(entries_of(map, doc.as_ref(), &k_rel, "bases")?);
+        let components = entries_of(map, doc.as_ref(), &k_rel, "components")?;
         let transformers = TRANSFORMERS.iter().filter(|t| map.contains_key(**t)).map(|t| t.to_string()).collect();
         let index = self.tree.kustomizations.len();
+        self.visited.insert(dir.to_path_buf(), index);
         let child_ns = outer_ns.or_else(|| namespace.clone());
         self.tree.kustomizations.push(Kustomization {
             file: k_rel.clone(),
             dir: self.rel(dir),
             namespace,
-            resources: Vec::new(),
             transformers,
+            parent,
+            ..Default::default()
         });
         drop(parsed);
         self.tree.files.insert(k_rel.clone(), SourceFile { text, sops: false });
@@ -313,21 +427,37 @@ impl Loader {
             let rel = self.rel(&real);
             self.tree.kustomizations[index].resources.push((entry.clone(), rel.clone()));
             if real.is_dir() {
-                if self.stack.contains(&real) {
-                    return Err(Error::input(&k_rel, at, format!(
-                        "kustomization cycle: {}: remove the entry `{}`", self.cycle(&real), printable(&entry))));
-                }
-                if kustomization_in(&self.root, &real)?.is_none() {
-                    return Err(Error::input(&k_rel, at, format!(
-                        "resource `{}` is a folder with no kustomization.yaml: add one, or list its files instead", printable(&entry))));
-                }
-                self.visit(&real, child_ns.clone())?;
+                self.child(&real, &entry, &k_rel, at, child_ns.clone(), index)?;
             } else if self.seen_files.insert(rel.clone()) {
                 self.pending.push((rel, index, child_ns.clone()));
             }
         }
+        // A component's resources join this kustomization's; its patches transform them.
+        for (entry, at) in components {
+            let real = self.resolve(dir, &entry, &k_rel, at)?;
+            if !real.is_dir() {
+                return Err(Error::input(&k_rel, at, format!("component `{}` is not a folder: a component is a folder with a kustomization.yaml", printable(&entry))));
+            }
+            let ci = self.child(&real, &entry, &k_rel, at, child_ns.clone(), index)?;
+            if !self.tree.kustomizations[ci].transformers.is_empty() {
+                self.tree.kustomizations[index].transformers.push(format!("components ({})", printable(&entry)));
+            }
+        }
         self.stack.pop();
-        Ok(())
+        Ok(index)
+    }
+
+    /// A folder listed by the kustomization at `k_rel`.
+    fn child(&mut self, real: &Path, entry: &str, k_rel: &str, at: Option<usize>, ns: Option<String>, parent: usize) -> Result<usize> {
+        if self.stack.iter().any(|d| d == real) {
+            return Err(Error::input(k_rel, at, format!(
+                "kustomization cycle: {}: remove the entry `{}`", self.cycle(real), printable(entry))));
+        }
+        if kustomization_in(&self.root, real)?.is_none() {
+            return Err(Error::input(k_rel, at, format!(
+                "resource `{}` is a folder with no kustomization.yaml: add one, or list its files instead", printable(entry))));
+        }
+        self.visit(real, ns, Some(parent))
     }
 
     /// The kustomization chain from the start to `dir`, which is already on it.
@@ -335,6 +465,107 @@ impl Loader {
         let chain: Vec<String> = self.stack.iter().map(PathBuf::as_path).chain([dir]).map(|d| self.shown(d)).collect();
         chain.join(" -> ")
     }
+
+    /// Parse the pending resource files on every core; results come back in listing order.
+    fn parse_pending(&mut self) -> Result<Vec<usize>> {
+        let pending = std::mem::take(&mut self.pending);
+        let root = &self.root;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(pending.len().max(1));
+        let chunk = pending.len().div_ceil(threads).max(1);
+        let results: Vec<Result<Vec<(String, String, Vec<Object>, bool)>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = pending
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|(rel, k, ns)| {
+                                let text = read_text(&root.join(rel), rel)?;
+                                let (objects, sops) = parse_objects(rel, &text, *k, ns)?;
+                                Ok((rel.clone(), text, objects, sops))
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::usage("parse manifests", "a parser thread panicked")))).collect()
+        });
+        let first = self.tree.objects.len();
+        for part in results {
+            for (rel, text, objects, sops) in part? {
+                self.tree.objects.extend(objects);
+                self.tree.files.insert(rel, SourceFile { text, sops });
+            }
+        }
+        Ok((first..self.tree.objects.len()).collect())
+    }
+
+    /// Follow the Flux Kustomizations among `objects` to the folders they build, as
+    /// kustomize-controller does: `spec.path` from the repo root, `targetNamespace` on all of it.
+    fn follow_flux(&mut self, objects: &[usize]) -> Result<()> {
+        for &i in objects {
+            let o = &self.tree.objects[i];
+            let Some(k) = super::flux::FluxKustomization::from_value(&o.value, &o.file) else { continue };
+            let index = match self.tree.flux.iter().position(|f| f.from == k.from && f.name == k.name && f.namespace == k.namespace) {
+                Some(i) => i,
+                None => {
+                    self.tree.flux.push(k.clone());
+                    self.tree.flux.len() - 1
+                }
+            };
+            let dir = self.root.join(if k.path == "." { "" } else { &k.path });
+            if !lexically_inside(&self.root, &dir) || !dir.is_dir() {
+                self.tree.notes.push(format!(
+                    "Flux Kustomization {} ({}:{}) builds `{}`, which is not a folder of this repository (another source?): not followed",
+                    k.name, o.file, o.line, k.path));
+                continue;
+            }
+            let real = canonical(&dir, &k.path)?;
+            let ns = k.target_namespace.clone();
+            let entry = self.enter(&real, ns.clone(), Some(index), false)?;
+            for c in k.components.clone() {
+                let real = canonical(&self.root.join(&c), &c)?;
+                let ci = self.child(&real, &c, &k.from, None, ns.clone(), entry)?;
+                if !self.tree.kustomizations[ci].transformers.is_empty() {
+                    self.tree.kustomizations[entry].transformers.push(format!("components ({c})"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What Flux's generated kustomization for `dir` lists: every `.yaml`/`.yml` file below it,
+/// and the sub-folders holding a kustomization of their own (taken whole, not descended).
+/// `flux_only`: only the folder's own files that define Flux Kustomizations.
+pub fn generated_listing(root: &Path, dir: &Path, flux_only: bool, files: &mut Vec<PathBuf>, dirs: &mut Vec<PathBuf>) -> Result<()> {
+    let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_string_lossy().replace('\\', "/");
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::Read { path: rel(dir), source: e })?;
+    let mut entries: Vec<_> = rd.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_symlink() || name.starts_with('.') {
+            continue;
+        }
+        let p = e.path();
+        if ft.is_dir() {
+            if flux_only {
+                continue;
+            }
+            if kustomization_in(root, &p)?.is_some() {
+                dirs.push(p);
+            } else {
+                generated_listing(root, &p, false, files, dirs)?;
+            }
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            if flux_only && !read_text(&p, &rel(&p))?.contains("kustomize.toolkit.fluxcd.io") {
+                continue;
+            }
+            files.push(p);
+        }
+    }
+    Ok(())
 }
 
 /// `s` with control characters escaped, so a message about it stays on one line.
@@ -416,6 +647,7 @@ pub fn parse_objects(rel: &str, text: &str, kustomization: usize, ns: &Option<St
             namespace: ns.clone().or(own_ns),
             kustomization,
             value,
+            effective: Effective::AsWritten,
         });
     }
     Ok((objects, sops))
@@ -429,7 +661,7 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// Keep an object's identity and nothing else.
-fn redact(value: &Value) -> Value {
+pub fn redact(value: &Value) -> Value {
     let mut out = serde_json::Map::new();
     for k in ["apiVersion", "kind"] {
         if let Some(v) = value.get(k) {
@@ -472,8 +704,16 @@ fn inherited_namespace(root: &Path, dir: &Path) -> Result<Option<String>> {
     Ok(found)
 }
 
-/// Load the tree rooted at the kustomization in `start` (inside repo `root`).
+/// Load the tree at `start` (inside repo `root`) as Flux applies it: the kustomization there
+/// (or, without one, every YAML file below it), the Flux Kustomizations found in it followed to
+/// the folders they build, and every object that kustomize transforms read as built.
 pub fn load(root: &Path, start: &Path) -> Result<Tree> {
+    load_with(root, start, true)
+}
+
+/// `load`; `shared_check`: also read the folders of the other Flux Kustomizations that apply
+/// the same files, to find workloads they make differently (see `build::shared_files`).
+pub fn load_with(root: &Path, start: &Path, shared_check: bool) -> Result<Tree> {
     let root = canonical(root, &root.display().to_string())?;
     let shown = start.display().to_string();
     let dir = canonical(start, &shown)?;
@@ -483,46 +723,46 @@ pub fn load(root: &Path, start: &Path) -> Result<Tree> {
     if !dir.is_dir() {
         return Err(Error::input(shown, None, "is a file: pass the folder that holds its kustomization.yaml"));
     }
-    let outer = inherited_namespace(&root, &dir)?;
+    let mut tree = Tree { root: root.clone(), flux: super::flux::kustomizations(&root), ..Default::default() };
+    // The Flux Kustomization building the folder PATH is in (the deepest path holding it).
+    let rel = dir.strip_prefix(&root).unwrap_or(&dir).to_string_lossy().replace('\\', "/");
+    let applier = tree.flux.iter().enumerate().filter(|(_, k)| k.covers(&rel))
+        .max_by_key(|(_, k)| if k.path == "." { 0 } else { k.path.len() }).map(|(i, _)| i);
+    let outer = applier.and_then(|i| tree.flux[i].target_namespace.clone()).map_or_else(|| inherited_namespace(&root, &dir), |ns| Ok(Some(ns)))?;
+    // A folder of `ks.yaml` files only (no kustomization, Flux Kustomizations beside an app
+    // folder): read just those, then follow them.
+    let flux_only = kustomization_in(&root, &dir)?.is_none() && has_flux_files(&dir);
     let mut loader = Loader {
         root: root.clone(),
-        tree: Tree { root: root.clone(), ..Default::default() },
+        tree: std::mem::take(&mut tree),
         stack: Vec::new(),
-        visited: HashSet::new(),
+        visited: Default::default(),
         pending: Vec::new(),
         seen_files: HashSet::new(),
     };
-    loader.visit(&dir, outer)?;
-    let Loader { mut tree, pending, .. } = loader;
-
-    // Parse resource files on every core; results come back in listing order.
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(pending.len().max(1));
-    let chunk = pending.len().div_ceil(threads).max(1);
-    let results: Vec<Result<Vec<(String, String, Vec<Object>, bool)>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = pending
-            .chunks(chunk)
-            .map(|part| {
-                let root = &root;
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(rel, k, ns)| {
-                            let text = read_text(&root.join(rel), rel)?;
-                            let (objects, sops) = parse_objects(rel, &text, *k, ns)?;
-                            Ok((rel.clone(), text, objects, sops))
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::usage("parse manifests", "a parser thread panicked")))).collect()
-    });
-    for part in results {
-        for (rel, text, objects, sops) in part? {
-            tree.objects.extend(objects);
-            tree.files.insert(rel, SourceFile { text, sops });
+    loader.enter(&dir, outer, applier, flux_only)?;
+    loop {
+        let parsed = loader.parse_pending()?;
+        if parsed.is_empty() {
+            break;
         }
+        loader.follow_flux(&parsed)?;
+    }
+    let mut tree = loader.tree;
+    super::build::effective(&mut tree);
+    if shared_check {
+        super::build::shared_files(&mut tree);
     }
     Ok(tree)
+}
+
+/// Does `dir` itself hold a YAML file defining a Flux Kustomization?
+fn has_flux_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
+        let name = e.file_name().to_string_lossy().to_string();
+        (name.ends_with(".yaml") || name.ends_with(".yml")) && e.file_type().is_ok_and(|t| t.is_file())
+            && std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("kustomize.toolkit.fluxcd.io") && t.contains("Kustomization"))
+    })
 }
 
 /// Every document of a file parsed as plain YAML values (no Kubernetes shape required), for
@@ -560,7 +800,8 @@ pub fn yaml_files(root: &Path) -> Vec<String> {
                 if !SKIP_DIRS.contains(&name.as_str()) {
                     walk(root, &p, out);
                 }
-            } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            } else if ft.is_file() && (name.ends_with(".yaml") || name.ends_with(".yml")) {
+                // Regular files only: reading a FIFO would wait for a writer forever.
                 out.push(p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/"));
             }
         }
