@@ -143,11 +143,14 @@ pub async fn load(cluster: &Cluster) -> Result<(Tree, Sources)> {
             Err(e) => Err(e),
         }
     };
+    // ConfigMaps, for the effective env of `envFrom`; optional like Secrets.
+    let config_maps_path = format!("/api/v1/namespaces/{ns}/configmaps");
+    let config_maps = get_list(cluster, &config_maps_path);
     let repos = get_list(cluster, "/apis/source.toolkit.fluxcd.io/v1/helmrepositories");
     // The volumes behind the namespace's claims, for the hand-over's reclaim-policy check: one
     // list beside the others (no extra round trip); a role without it still converts.
     let volumes = get_list(cluster, "/api/v1/persistentvolumes");
-    let (lists, secrets, repos, volumes) = tokio::join!(futures::future::join_all(lists), secrets, repos, volumes);
+    let (lists, secrets, config_maps, repos, volumes) = tokio::join!(futures::future::join_all(lists), secrets, config_maps, repos, volumes);
 
     let mut tree = Tree { root: PathBuf::new(), ..Default::default() };
     for list in lists {
@@ -165,6 +168,11 @@ pub async fn load(cluster: &Cluster) -> Result<(Tree, Sources)> {
             let value = serde_json::json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": name, "namespace": ns } });
             tree.objects.push(cluster_object("v1", "Secret", Some(ns.clone()), name, value));
         }
+    }
+    for item in config_maps.unwrap_or_default() {
+        let value = defaults::strip("ConfigMap", item);
+        let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        tree.objects.push(cluster_object("v1", "ConfigMap", Some(ns.clone()), name, value));
     }
     let ours = volumes.unwrap_or_default().into_iter().filter(|pv| pv.pointer("/spec/claimRef/namespace").and_then(Value::as_str) == Some(ns.as_str()));
     push_volumes(&mut tree, ours);

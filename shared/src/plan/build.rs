@@ -272,6 +272,7 @@ fn plan_app(tree: &Tree, volumes: &handover::Volumes, mut app: App, profile: &dy
     let before = app.clone();
 
     let mut m = Mapper::default();
+    hashed_config_maps(tree, &app, &mut m);
     profile.map(&release, &mut app, &mut m);
     m.leftovers(&app.workload, chart.name);
 
@@ -569,6 +570,23 @@ fn mark_files(tree: &Tree, app: &App, handover: &Handover, release: &str, files:
         }
     }
     Ok(())
+}
+
+/// A ConfigMap made by a kustomize generator carries a hash of its content in its name, and
+/// kustomize rewrites references to it only in the objects it knows: never in HelmRelease
+/// values. The values name today's hash; the next content change renames the ConfigMap.
+fn hashed_config_maps(tree: &Tree, app: &App, m: &mut Mapper) {
+    let hashed = |n: &str| n.rsplit_once('-').is_some_and(|(_, h)| h.len() == 10 && h.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    for name in app.config_maps.keys() {
+        let generated = tree.objects.iter().any(|o| o.kind == "ConfigMap" && &o.name == name && o.namespace == app.workload.namespace
+            && o.effective == source::repo::Effective::Generated);
+        if generated && hashed(name) {
+            let base = name.rsplit_once('-').map_or(name.as_str(), |(b, _)| b);
+            m.warn(Level::Warning, format!(
+                "{}: the values reference ConfigMap {name}, whose name kustomize's configMapGenerator `{base}` derives from its content; kustomize does not rewrite HelmRelease values, so the next change to it would leave the pods reading the old one: add `options: {{disableNameSuffixHash: true}}` to that generator and point the values at `{base}`",
+                app.workload.name));
+        }
+    }
 }
 
 /// Prefix of the HelmRelease annotations that record what the old workload had, for `verify`.
