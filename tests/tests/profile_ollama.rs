@@ -263,3 +263,27 @@ fn helm_test_pod_is_off() {
     assert_eq!(at(&a, "tests.enabled"), Some(&json!(false)));
     ledger(&a, "-", Status::Defaulted);
 }
+
+#[test]
+fn pod_labels_the_chart_sets_itself_are_not_repeated() {
+    let a = app(&[&ollama(|v| v["spec"]["template"]["metadata"]["labels"] = json!({
+        "app": "ollama", "app.kubernetes.io/name": "ollama", "app.kubernetes.io/instance": "llm",
+        "app.kubernetes.io/managed-by": "Flux", "helm.sh/chart": "raw", "app.kubernetes.io/version": "0.15.2"}))]);
+    assert_eq!(at(&a, "podLabels"), Some(&json!({"app": "ollama"})), "only the labels the chart does not set");
+    assert!(ledger(&a, "pod label app.kubernetes.io/name", Status::Mapped).why.contains("the chart sets it itself"));
+    for k in ["app.kubernetes.io/instance", "app.kubernetes.io/managed-by", "helm.sh/chart", "app.kubernetes.io/version"] {
+        assert!(ledger(&a, &format!("pod label {k}"), Status::Dropped).why.contains("the chart sets it itself"), "{k}");
+    }
+    assert!(!a.blocked(), "{:?}", a.warnings);
+}
+
+#[test]
+fn a_pod_label_that_moves_the_pods_out_of_the_chart_selector_blocks() {
+    let mut opts = helmigrate::plan::Options::default();
+    opts.overrides.add_set("ollama.podLabels.app\\.kubernetes\\.io/instance=other").unwrap();
+    let plan = helmigrate_tests::fixture::plan_with(&[&ollama(|_| {})], &opts);
+    let a = &plan.apps[0];
+    let w = a.warnings.iter().find(|w| w.level == Level::Blocking).unwrap_or_else(|| panic!("{:?}", a.warnings));
+    assert!(w.message.contains("app.kubernetes.io/instance") && w.message.contains("podLabels"), "{}", w.message);
+    assert_eq!(w.message.lines().count(), 1);
+}

@@ -272,3 +272,16 @@ fn termination_grace_period_has_no_chart_value() {
     let a = app(&[&webui(|v| pod(v)["terminationGracePeriodSeconds"] = json!(60))]);
     ledger(&a, "pod terminationGracePeriodSeconds", Status::Dropped);
 }
+
+#[test]
+fn pod_labels_the_chart_sets_itself_are_not_repeated() {
+    let a = app(&[&webui(|v| v["spec"]["template"]["metadata"]["labels"] = json!({
+        "app": "open-webui", "app.kubernetes.io/name": "webui", "app.kubernetes.io/component": "open-webui",
+        "app.kubernetes.io/instance": "open-webui", "helm.sh/chart": "raw"}))]);
+    assert_eq!(at(&a, "podLabels"), Some(&json!({"app": "open-webui"})));
+    ledger(&a, "pod label app.kubernetes.io/name", Status::Dropped);
+    ledger(&a, "pod label helm.sh/chart", Status::Dropped);
+    ledger(&a, "pod label app.kubernetes.io/component", Status::Mapped);
+    ledger(&a, "pod label app.kubernetes.io/instance", Status::Mapped);
+    assert!(!a.blocked(), "{:?}", a.warnings);
+}

@@ -308,6 +308,9 @@ fn plan_app(tree: &Tree, volumes: &handover::Volumes, mut app: App, profile: &dy
     // Objects that Flux would prune and the chart takes over under the same name.
     let (handover, handover_warnings) = handover::plan(tree, volumes, &before, &release, &profile.workload(&release, &values_view), &svc_name, opts.prepare);
     m.warnings.extend(handover_warnings);
+    if let Some(why) = profile.selector_problem(&release, &values_view) {
+        m.warn(Level::Blocking, why);
+    }
 
     // Where things go: the folder of the kustomization that lists the workload (repo mode).
     let workload_obj = &tree.objects[app.object];

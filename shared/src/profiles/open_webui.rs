@@ -74,7 +74,21 @@ impl Profile for OpenWebui {
         }
     }
 
-    fn map(&self, _release: &str, app: &mut App, m: &mut Mapper) {
+    fn chart_pod_labels(&self, release: &str, values: &Values) -> Vec<(&'static str, Option<String>)> {
+        // templates/_helpers.tpl `open-webui.labels` (base.labels + open-webui.selectorLabels), on
+        // the pod template of templates/workload-manager.yaml; `extraLabels` stay off the pods.
+        let name = values.get("nameOverride").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or(NAME);
+        vec![
+            ("helm.sh/chart", Some(format!("{NAME}-{}", self.chart().version))),
+            ("app.kubernetes.io/version", None),
+            ("app.kubernetes.io/managed-by", Some("Helm".into())),
+            ("app.kubernetes.io/name", Some(name.to_string())),
+            ("app.kubernetes.io/instance", Some(release.to_string())),
+            ("app.kubernetes.io/component", Some(NAME.to_string())),
+        ]
+    }
+
+    fn map(&self, release: &str, app: &mut App, m: &mut Mapper) {
         let w = &mut app.workload;
         let mut c = common::take_main(w, |i| self.detects(i));
         common::image(m, &mut c, "image");
@@ -136,7 +150,6 @@ impl Profile for OpenWebui {
         if m.values.get("serviceAccount.name").is_none() {
             m.defaulted("serviceAccount.name", "", "the chart's default name is the literal `existing-sa`; empty gives `open-webui`");
         }
-        common::pod_metadata(m, w, "podLabels", "podAnnotations");
 
         if let Some(svc) = app.services.first().cloned() {
             if svc.name != NAME {
@@ -145,6 +158,9 @@ impl Profile for OpenWebui {
             }
             common::service_extras(m, &svc, "service", SERVICE_PORT);
         }
+        // After nameOverride: the chart's own labels depend on it.
+        let chart_labels = self.chart_pod_labels(release, &m.values);
+        common::pod_metadata(m, &mut app.workload, "podLabels", "podAnnotations", &chart_labels);
         m.leftover_container(&c, NAME);
     }
 }
