@@ -242,6 +242,10 @@ fn sidecar_and_unknown_pod_fields_are_reported_dropped() {
     })]);
     ledger(&a, "container exporter", Status::Dropped);
     ledger(&a, "pod dnsPolicy", Status::Dropped);
+    // A sidecar would silently stop running: the plan is blocked, naming it and the way out.
+    let blocking: Vec<&str> = a.warnings.iter().filter(|w| w.level == Level::Blocking).map(|w| w.message.as_str()).collect();
+    assert_eq!(blocking.len(), 1, "{blocking:?}");
+    assert!(blocking[0].contains("container exporter (exporter:1)") && blocking[0].contains("--chart ollama=app-template"), "{}", blocking[0]);
 }
 
 #[test]

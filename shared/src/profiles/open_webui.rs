@@ -18,6 +18,8 @@ const NAME: &str = "open-webui";
 const DATA_PATH: &str = "/app/backend/data";
 const CONTAINER_PORT: i64 = 8080;
 const SERVICE_PORT: i64 = 80;
+/// The image of the pipelines server the chart bundles as a sub-chart (pipelines 0.10.0).
+const PIPELINES_IMAGE: &str = "ghcr.io/open-webui/pipelines";
 
 /// Env vars the chart writes itself from a boolean value: (env name, values path).
 const SSO_FLAGS: [(&str, &str); 4] = [
@@ -105,10 +107,29 @@ impl Profile for OpenWebui {
             m.drop("spec.serviceName", s.to_string(), "the chart's StatefulSet uses its own Service as serviceName");
         }
 
-        // Bundled extras are off unless asked for (--set open-webui.pipelines.enabled=true …).
-        m.defaulted("ollama.enabled", false, "ollama runs as its own release; the bundled sub-chart would start a second one");
-        m.defaulted("pipelines.enabled", false, "the old workload had no pipelines server");
-        m.defaulted("tika.enabled", false, "the old workload had no Tika server");
+        // Bundled extras are off unless asked for (--set open-webui.pipelines.enabled=true …). A
+        // server of theirs in the pod is no reason to turn them on: each bundled one is its own
+        // Deployment and Service, so the URL (localhost in the pod) and the volumes change.
+        let sidecar = |repo: &str| w.containers.iter().find(|c| c.image.short_repository() == repo).cloned();
+        let in_pod = |c: &crate::model::Container| format!("the old pod runs {} as a container beside the app, which the plan cannot carry (see the blocking warning)", c.name);
+        match sidecar("ollama/ollama") {
+            Some(c) => m.defaulted("ollama.enabled", false, in_pod(&c)),
+            None => m.defaulted("ollama.enabled", false, "ollama runs as its own release; the bundled sub-chart would start a second one"),
+        }
+        match sidecar(PIPELINES_IMAGE) {
+            Some(c) => {
+                m.defaulted("pipelines.enabled", false, in_pod(&c));
+                m.warn(Level::Blocking, format!("{}: container {} ({}) runs beside the app in the pod and chart {NAME} cannot carry it: its pipelines \
+                    sub-chart is a separate Deployment and Service (the URL changes from localhost:{} and it gets its own PVC); \
+                    convert with --chart {}=app-template (a chart that runs every container), or move pipelines to its own workload first",
+                    w.name, c.name, c.image.reference(), c.ports.first().map_or(9099, |p| p.container_port), w.name));
+            }
+            None => m.defaulted("pipelines.enabled", false, "the old workload had no pipelines server"),
+        }
+        match sidecar("apache/tika") {
+            Some(c) => m.defaulted("tika.enabled", false, in_pod(&c)),
+            None => m.defaulted("tika.enabled", false, "the old workload had no Tika server"),
+        }
 
         let mut env = std::mem::take(&mut c.env);
         self.map_env(m, &mut env);
