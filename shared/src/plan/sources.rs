@@ -226,7 +226,7 @@ fn placement(found: &[Found], releases: &[(String, String)]) -> Placement {
             None => namespaces.push((1, ns)),
         }
     }
-    namespaces.sort_by(|a, b| b.0.cmp(&a.0));
+    namespaces.sort_by_key(|n| std::cmp::Reverse(n.0));
     let namespace = namespaces.first().map(|(_, n)| n.to_string());
     // One file holding them all (`sources.yaml`) is appended to, unless it is a file per
     // repository (`bitnami.yaml` holding bitnami); a file of OCI repositories never is.
