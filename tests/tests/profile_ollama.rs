@@ -242,6 +242,10 @@ fn sidecar_and_unknown_pod_fields_are_reported_dropped() {
     })]);
     ledger(&a, "container exporter", Status::Dropped);
     ledger(&a, "pod dnsPolicy", Status::Dropped);
+    // A sidecar would silently stop running: the plan is blocked, naming it and the way out.
+    let blocking: Vec<&str> = a.warnings.iter().filter(|w| w.level == Level::Blocking).map(|w| w.message.as_str()).collect();
+    assert_eq!(blocking.len(), 1, "{blocking:?}");
+    assert!(blocking[0].contains("container exporter (exporter:1)") && blocking[0].contains("--chart ollama=app-template"), "{}", blocking[0]);
 }
 
 #[test]
@@ -262,4 +266,28 @@ fn helm_test_pod_is_off() {
     let a = app(&[&ollama(|_| {})]);
     assert_eq!(at(&a, "tests.enabled"), Some(&json!(false)));
     ledger(&a, "-", Status::Defaulted);
+}
+
+#[test]
+fn pod_labels_the_chart_sets_itself_are_not_repeated() {
+    let a = app(&[&ollama(|v| v["spec"]["template"]["metadata"]["labels"] = json!({
+        "app": "ollama", "app.kubernetes.io/name": "ollama", "app.kubernetes.io/instance": "llm",
+        "app.kubernetes.io/managed-by": "Flux", "helm.sh/chart": "raw", "app.kubernetes.io/version": "0.15.2"}))]);
+    assert_eq!(at(&a, "podLabels"), Some(&json!({"app": "ollama"})), "only the labels the chart does not set");
+    assert!(ledger(&a, "pod label app.kubernetes.io/name", Status::Mapped).why.contains("the chart sets it itself"));
+    for k in ["app.kubernetes.io/instance", "app.kubernetes.io/managed-by", "helm.sh/chart", "app.kubernetes.io/version"] {
+        assert!(ledger(&a, &format!("pod label {k}"), Status::Dropped).why.contains("the chart sets it itself"), "{k}");
+    }
+    assert!(!a.blocked(), "{:?}", a.warnings);
+}
+
+#[test]
+fn a_pod_label_that_moves_the_pods_out_of_the_chart_selector_blocks() {
+    let mut opts = helmigrate::plan::Options::default();
+    opts.overrides.add_set("ollama.podLabels.app\\.kubernetes\\.io/instance=other").unwrap();
+    let plan = helmigrate_tests::fixture::plan_with(&[&ollama(|_| {})], &opts);
+    let a = &plan.apps[0];
+    let w = a.warnings.iter().find(|w| w.level == Level::Blocking).unwrap_or_else(|| panic!("{:?}", a.warnings));
+    assert!(w.message.contains("app.kubernetes.io/instance") && w.message.contains("podLabels"), "{}", w.message);
+    assert_eq!(w.message.lines().count(), 1);
 }

@@ -272,3 +272,33 @@ fn termination_grace_period_has_no_chart_value() {
     let a = app(&[&webui(|v| pod(v)["terminationGracePeriodSeconds"] = json!(60))]);
     ledger(&a, "pod terminationGracePeriodSeconds", Status::Dropped);
 }
+
+#[test]
+fn pod_labels_the_chart_sets_itself_are_not_repeated() {
+    let a = app(&[&webui(|v| v["spec"]["template"]["metadata"]["labels"] = json!({
+        "app": "open-webui", "app.kubernetes.io/name": "webui", "app.kubernetes.io/component": "open-webui",
+        "app.kubernetes.io/instance": "open-webui", "helm.sh/chart": "raw"}))]);
+    assert_eq!(at(&a, "podLabels"), Some(&json!({"app": "open-webui"})));
+    ledger(&a, "pod label app.kubernetes.io/name", Status::Dropped);
+    ledger(&a, "pod label helm.sh/chart", Status::Dropped);
+    ledger(&a, "pod label app.kubernetes.io/component", Status::Mapped);
+    ledger(&a, "pod label app.kubernetes.io/instance", Status::Mapped);
+    assert!(!a.blocked(), "{:?}", a.warnings);
+}
+
+#[test]
+fn a_pipelines_sidecar_blocks_and_is_not_called_absent() {
+    let a = app(&[&webui(|v| {
+        pod(v)["containers"].as_array_mut().unwrap().push(json!({"name": "pipelines", "image": "ghcr.io/open-webui/pipelines:main",
+            "ports": [{"containerPort": 9099}], "volumeMounts": [{"name": "pipelines", "mountPath": "/app/pipelines"}]}));
+        pod(v)["volumes"] = json!([{"name": "pipelines", "persistentVolumeClaim": {"claimName": "pipelines-data"}}]);
+    })]);
+    let blocking: Vec<&str> = a.warnings.iter().filter(|w| w.level == helmigrate::plan::Level::Blocking).map(|w| w.message.as_str()).collect();
+    assert_eq!(blocking.len(), 1, "one line for the container: {blocking:?}");
+    assert!(blocking[0].contains("container pipelines (ghcr.io/open-webui/pipelines:main)") && blocking[0].contains("--chart open-webui=app-template")
+        && blocking[0].contains("localhost:9099"), "{}", blocking[0]);
+    let e = a.ledger.iter().find(|e| e.path == "pipelines.enabled").unwrap();
+    assert!(!e.why.contains("had no pipelines"), "{}", e.why);
+    assert_eq!(at(&a, "pipelines.enabled"), Some(&json!(false)));
+    ledger(&a, "container pipelines", Status::Dropped);
+}

@@ -218,3 +218,49 @@ fn live_convert_and_verify_show_no_secret_data() {
         assert_clean(&format!("verify -o {format}: stderr"), &r.stderr, &planted);
     }
 }
+
+/// A password that is also the app's name (`PASSWORD=homeassistant` in app `homeassistant`):
+/// names, paths and hostnames show; the env value never does, in any format or diff line.
+#[test]
+fn a_password_that_is_also_the_apps_name_is_masked_only_as_the_value() {
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: homeassistant\nspec:\n  selector:\n    matchLabels:\n      app: homeassistant\n  template:\n    metadata:\n      labels:\n        app: homeassistant\n    spec:\n      containers:\n        - name: homeassistant\n          image: ghcr.io/open-webui/open-webui:v0.7.2\n          env:\n            - name: PASSWORD\n              value: homeassistant\n            - name: WEBUI_URL\n              value: https://homeassistant.home.example\n";
+    let service = "apiVersion: v1\nkind: Service\nmetadata:\n  name: homeassistant\nspec:\n  selector:\n    app: homeassistant\n  ports:\n    - port: 80\n      targetPort: 8080\n";
+    let repo = repo_from(&[
+        (".helmigrate.yaml", ""),
+        ("apps/homeassistant/kustomization.yaml", "namespace: homeassistant\nresources:\n  - deployment.yaml\n  - service.yaml\n"),
+        ("apps/homeassistant/deployment.yaml", deployment),
+        ("apps/homeassistant/service.yaml", service),
+    ]);
+    let leaks = |out: &str| out.lines().filter(|l| {
+        let l = l.trim_start_matches(['-', '+', ' ']);
+        l == "value: homeassistant" || l.contains("\"value\": \"homeassistant\"") || l.contains("value: homeassistant\\n")
+    }).map(str::to_string).collect::<Vec<_>>();
+    for format in ["text", "json", "yaml"] {
+        let r = helmigrate(&["convert", "apps/homeassistant", "-o", format], repo.path());
+        assert_eq!(r.code, 0, "{format}: {}", r.stderr);
+        assert!(leaks(&r.stdout).is_empty(), "{format} shows the password as the env value: {:?}", leaks(&r.stdout));
+        assert!(r.stdout.contains("https://homeassistant.home.example"), "{format}: the hostname shows:\n{}", r.stdout);
+        assert!(r.stdout.contains("releaseName: homeassistant") || r.stdout.contains("\"releaseName\": \"homeassistant\""), "{format}:\n{}", r.stdout);
+        if format != "yaml" {
+            assert!(r.stdout.contains("apps/homeassistant/helmrelease.yaml"), "{format}: the path shows:\n{}", r.stdout);
+        }
+        if format == "text" {
+            assert!(r.stdout.contains("homeassistant/homeassistant (Deployment at apps/homeassistant/deployment.yaml:1)"), "{}", r.stdout);
+            // The deleted Deployment's env line and the new HelmRelease's, both masked.
+            let masked = |sign: char| r.stdout.lines().any(|l| l.starts_with(sign) && l[1..].trim() == "value: (hidden)");
+            assert!(masked('-') && masked('+'), "{}", r.stdout);
+        }
+        if format == "json" {
+            let plan: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+            let app = &plan["apps"][0];
+            assert_eq!(app["name"], "homeassistant");
+            let env = app["values"]["extraEnvVars"].as_array().unwrap();
+            assert_eq!(env.iter().find(|e| e["name"] == "PASSWORD").unwrap()["value"], "(hidden)");
+            let files = plan["files"].as_array().unwrap();
+            let deleted = files.iter().find(|f| f["path"] == "apps/homeassistant/deployment.yaml").unwrap();
+            assert_eq!(deleted["action"], "delete");
+            let created = files.iter().find(|f| f["path"] == "apps/homeassistant/helmrelease.yaml").unwrap();
+            assert!(created["content"].as_str().unwrap().contains("value: (hidden)"), "{}", created["content"]);
+        }
+    }
+}

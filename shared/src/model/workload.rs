@@ -117,10 +117,58 @@ impl Env {
     }
 }
 
-/// Names that usually hold credentials: their literal values are never shown.
+/// Names that usually hold credentials: their literal values are never shown. Judged by the
+/// name's words (split at `_`, `-`, `.`, `/` and camelCase humps), so `OAUTH_SCOPES`,
+/// `OAUTH_PROVIDER_NAME` or `TOKENIZERS_PARALLELISM` are settings while `OAUTH_CLIENT_SECRET`,
+/// `WEBUI_SECRET_KEY`, `PGPASSWORD`, `openaiApiKey` or `BASIC_AUTH` are credentials.
 pub fn looks_secret(name: &str) -> bool {
-    let n = name.to_ascii_uppercase();
-    ["SECRET", "PASSWORD", "TOKEN", "KEY", "CREDENTIAL", "PASSWD", "AUTH"].iter().any(|w| n.contains(w))
+    const WORDS: [&str; 10] = ["SECRET", "PASSWORD", "PASSWD", "PASS", "PASSPHRASE", "TOKEN", "CREDENTIAL", "AUTH", "AUTHORIZATION", "KEY"];
+    // Run-together words that end in a credential: PGPASSWORD, APIKEY, CLIENTSECRET, AUTHTOKEN.
+    const SUFFIXES: [&str; 5] = ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "APIKEY"];
+    name_words(name).iter().any(|w| {
+        let w = w.strip_suffix('S').filter(|s| WORDS.contains(s)).unwrap_or(w);
+        WORDS.contains(&w) || SUFFIXES.iter().any(|s| w.ends_with(s))
+    })
+}
+
+/// The words of a name, upper-cased: `openaiApiKey` → OPENAI, API, KEY; `OAUTH_SCOPES` → OAUTH, SCOPES.
+fn name_words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for ch in name.chars() {
+        if !ch.is_ascii_alphanumeric() {
+            words.push(std::mem::take(&mut cur));
+            prev_lower = false;
+            continue;
+        }
+        if ch.is_ascii_uppercase() && prev_lower {
+            words.push(std::mem::take(&mut cur));
+        }
+        prev_lower = ch.is_ascii_lowercase() || ch.is_ascii_digit();
+        cur.push(ch.to_ascii_uppercase());
+    }
+    words.push(cur);
+    words.retain(|w| !w.is_empty());
+    words
+}
+
+#[cfg(test)]
+mod secret_names {
+    use super::looks_secret;
+
+    #[test]
+    fn secret_looking_names_by_word() {
+        for n in ["OAUTH_CLIENT_SECRET", "WEBUI_SECRET_KEY", "OPENAI_API_KEY", "OPENAI_API_KEYS", "ADMIN_PASSWORD", "PGPASSWORD", "DB_PASS",
+                  "API_TOKEN", "AUTH_TOKEN", "BASIC_AUTH", "AWS_CREDENTIALS", "MYSQL_PASSWD", "openaiApiKey", "clientSecret", "apiKey",
+                  "open-webui.openaiApiKey", "GITHUB_APIKEY", "SSH_PRIVATE_KEY", "passphrase"] {
+            assert!(looks_secret(n), "{n}");
+        }
+        for n in ["OAUTH_PROVIDER_NAME", "OAUTH_SCOPES", "OAUTH_MERGE_ACCOUNTS_BY_EMAIL", "ENABLE_OAUTH_SIGNUP", "TOKENIZERS_PARALLELISM",
+                  "KEYCLOAK_URL", "OLLAMA_KEEP_ALIVE", "TZ", "PATH", "PASSTHROUGH", "AUTHOR", "OPENID_PROVIDER_URL", "OAUTH_CLIENT_ID"] {
+            assert!(!looks_secret(n), "{n}");
+        }
+    }
 }
 
 pub fn compact(v: &Value) -> String {

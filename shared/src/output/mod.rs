@@ -191,9 +191,16 @@ pub fn json(plan: &Plan) -> String {
         diff: (f.action == Action::Modify).then(|| unified(f, false)),
     }).collect();
     let doc = JsonPlan { cluster: plan.cluster.as_deref(), apps: &plan.apps, files, skipped: &plan.skipped, migrated: &plan.migrated, warnings: &plan.warnings, blocked: plan.blocked() };
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    // Masked as a document: a hidden value that is also an ordinary word is masked where it is
+    // a secret's value, which a diff or file content (one JSON string) shows line by line.
+    let mut s = serde_json::to_value(&doc)
+        .and_then(|mut v| {
+            plan.hidden.redact_json(&mut v);
+            serde_json::to_string_pretty(&v)
+        })
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
-    plan.hidden.redact(&s).into_owned()
+    s
 }
 
 /// The HelmRepository + HelmRelease documents of every app (each source once), hidden values

@@ -200,7 +200,7 @@ fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Optio
     for (_, path, v, _) in &opts.overrides.sets {
         if let (Some(s), Some(leaf)) = (v.as_str(), path.rsplit('.').next())
             && crate::model::workload::looks_secret(leaf) {
-                plan.hidden.add(s);
+                plan.hidden.add_keyed(s, Some(leaf));
             }
     }
     for (i, why) in unreadable {
@@ -291,7 +291,9 @@ fn plan_app(tree: &Tree, volumes: &handover::Volumes, mut app: App, profile: &dy
         let mut tmp = super::Values::default();
         tmp.set(path, v.clone());
         merge(&mut over, &Value::Object(tmp.root));
-        m.ledger.push(Entry { field: format!("--set {arg}"), value: crate::model::workload::compact(v), path: path.clone(), status: Status::Overridden, why: "set by the user".into() });
+        let secret = v.is_string() && path.rsplit('.').next().is_some_and(crate::model::workload::looks_secret);
+        let shown = if secret { "(literal, hidden)".to_string() } else { crate::model::workload::compact(v) };
+        m.ledger.push(Entry { field: format!("--set {arg}"), value: shown, path: path.clone(), status: Status::Overridden, why: "set by the user".into() });
     }
     merge(&mut values, &over);
     let values_view = super::Values { root: values.as_object().cloned().unwrap_or_default(), comments: Default::default() };
@@ -337,6 +339,9 @@ fn plan_app(tree: &Tree, volumes: &handover::Volumes, mut app: App, profile: &dy
     // Objects that Flux would prune and the chart takes over under the same name.
     let (handover, handover_warnings) = handover::plan(tree, volumes, &before, &release, &profile.workload(&release, &values_view), &svc_name, opts.prepare);
     m.warnings.extend(handover_warnings);
+    if let Some(why) = profile.selector_problem(&release, &values_view) {
+        m.warn(Level::Blocking, why);
+    }
 
     // Where things go: the folder of the kustomization that lists the workload (repo mode).
     let workload_obj = &tree.objects[app.object];

@@ -96,6 +96,11 @@ impl Mapper {
         }
         for c in &w.containers {
             self.drop(format!("container {}", c.name), c.image.reference(), format!("chart {chart} runs one container; extra containers have no value"));
+            // A sidecar the chart cannot run would silently stop: never plan that.
+            if !self.warnings.iter().any(|x| x.level == Level::Blocking && x.message.contains(&format!("container {} (", c.name))) {
+                self.warn(Level::Blocking, format!("{}: container {} ({}) runs beside the app in the pod and chart {chart} cannot carry it; \
+                    convert with --chart {}=app-template (a chart that runs every container), or move it to its own workload first", w.name, c.name, c.image.reference(), w.name));
+            }
         }
         for c in &w.init_containers {
             self.drop(format!("initContainer {}", c.name), c.image.reference(), why.clone());

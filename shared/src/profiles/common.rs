@@ -85,11 +85,21 @@ pub fn container_keys(m: &mut Mapper, c: &mut Container, keys: &[(&str, &str)]) 
     }
 }
 
-/// Pod template labels and annotations, kept so NetworkPolicies and tooling keep matching.
-pub fn pod_metadata(m: &mut Mapper, w: &mut Workload, labels: &str, annotations: &str) {
+/// Pod template labels and annotations, kept so NetworkPolicies and tooling keep matching. A
+/// label the chart puts on the pods itself (`chart_labels`, from the profile) is never repeated in
+/// `labels`: that is a duplicate key in the pod template, and a different value would take the
+/// pods out of the chart's own selector.
+pub fn pod_metadata(m: &mut Mapper, w: &mut Workload, labels: &str, annotations: &str, chart_labels: &[(&str, Option<String>)]) {
     for (field, from, path) in [("pod label", &mut w.pod_labels, labels), ("pod annotation", &mut w.pod_annotations, annotations)] {
         for (k, v) in std::mem::take(from) {
-            m.map(format!("{field} {k}"), &format!("{path}.{}", k.replace('.', "\\.")), v);
+            let field = format!("{field} {k}");
+            match chart_labels.iter().find(|(c, _)| *c == k && field.starts_with("pod label ")) {
+                Some((_, Some(chart))) if v.as_str() == Some(chart.as_str()) =>
+                    m.record(field, format!("{v}"), "-", "the chart sets it itself, to the same value"),
+                Some((_, chart)) => m.drop(field, format!("{v}"),
+                    format!("the chart sets it itself{}", chart.as_ref().map(|c| format!(" (to {c:?})")).unwrap_or_default())),
+                None => m.map(field, &format!("{path}.{}", k.replace('.', "\\.")), v),
+            }
         }
     }
 }

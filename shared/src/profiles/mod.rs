@@ -39,6 +39,31 @@ pub trait Profile: Sync {
     fn workload(&self, release: &str, values: &Values) -> ChartWorkload;
     /// Move what the chart can express from `app` into values; `m.leftovers` reports the rest.
     fn map(&self, release: &str, app: &mut App, m: &mut Mapper);
+    /// The labels the chart's templates put on the workload's pods themselves, with the value
+    /// when it is known (`None`: depends on the chart version): `podLabels` must never repeat them.
+    fn chart_pod_labels(&self, release: &str, values: &Values) -> Vec<(&'static str, Option<String>)>;
+
+    /// The chart's selector must match the pods it renders (the chart's own labels, then
+    /// `podLabels`): one line saying why not, when it does not.
+    fn selector_problem(&self, release: &str, values: &Values) -> Option<String> {
+        let chart = self.chart_pod_labels(release, values);
+        let pod_labels = values.get("podLabels").and_then(serde_json::Value::as_object);
+        let extra = |k: &str| pod_labels.and_then(|m| m.get(k)).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+        if let Some((k, _)) = chart.iter().find(|(k, _)| extra(k).is_some()) {
+            return Some(format!("podLabels sets {k}, which chart {} sets on the pods itself (a duplicate key in the pod template): remove it from podLabels", self.chart().name));
+        }
+        let w = self.workload(release, values);
+        for (k, v) in &w.selector {
+            let got = chart.iter().find(|(c, _)| c == k).map(|(_, cv)| cv.clone()).or_else(|| Some(extra(k)));
+            match got {
+                Some(Some(g)) if &g == v => {}
+                Some(None) if chart.iter().any(|(c, _)| c == k) => {}
+                other => return Some(format!("the selector of {} {} ({k}={v}) would not match its pods (they get {}): remove the podLabels or --set that changes it",
+                    w.kind, w.name, other.flatten().map_or_else(|| "no such label".to_string(), |g| format!("{k}={g}")))),
+            }
+        }
+        None
+    }
 }
 
 pub fn all() -> &'static [&'static dyn Profile] {

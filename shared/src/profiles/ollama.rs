@@ -44,6 +44,18 @@ impl Profile for Ollama {
         }
     }
 
+    fn chart_pod_labels(&self, release: &str, values: &Values) -> Vec<(&'static str, Option<String>)> {
+        // templates/_helpers.tpl `ollama.labels`, on the pod template of templates/deployment.yaml.
+        let name = values.get("nameOverride").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or("ollama");
+        vec![
+            ("helm.sh/chart", Some(format!("ollama-{}", self.chart().version))),
+            ("app.kubernetes.io/name", Some(name.to_string())),
+            ("app.kubernetes.io/instance", Some(release.to_string())),
+            ("app.kubernetes.io/version", None),
+            ("app.kubernetes.io/managed-by", Some("Helm".into())),
+        ]
+    }
+
     fn map(&self, release: &str, app: &mut App, m: &mut Mapper) {
         let w = &mut app.workload;
         let mut c = common::take_main(w, |i| self.detects(i));
@@ -150,7 +162,6 @@ impl Profile for Ollama {
             ("hostIPC", "hostIPC"), ("hostPID", "hostPID"), ("hostNetwork", "hostNetwork"),
         ]);
         common::service_account(m, w, "serviceAccount.create", "serviceAccount.name");
-        common::pod_metadata(m, w, "podLabels", "podAnnotations");
         common::init_containers(m, w, "initContainers");
 
         // Service: keep its name and port so routes and other apps keep resolving it.
@@ -161,6 +172,9 @@ impl Profile for Ollama {
             }
             common::service_extras(m, &svc, "service", PORT);
         }
+        // After the name overrides: the chart's own labels depend on them.
+        let chart_labels = self.chart_pod_labels(release, &m.values);
+        common::pod_metadata(m, &mut app.workload, "podLabels", "podAnnotations", &chart_labels);
         m.defaulted("tests.enabled", false, "no helm test pod: Flux does not run Helm tests by default");
         m.leftover_container(&c, "ollama");
     }

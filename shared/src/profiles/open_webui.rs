@@ -18,6 +18,8 @@ const NAME: &str = "open-webui";
 const DATA_PATH: &str = "/app/backend/data";
 const CONTAINER_PORT: i64 = 8080;
 const SERVICE_PORT: i64 = 80;
+/// The image of the pipelines server the chart bundles as a sub-chart (pipelines 0.10.0).
+const PIPELINES_IMAGE: &str = "ghcr.io/open-webui/pipelines";
 
 /// Env vars the chart writes itself from a boolean value: (env name, values path).
 const SSO_FLAGS: [(&str, &str); 4] = [
@@ -113,7 +115,21 @@ impl Profile for OpenWebui {
         }
     }
 
-    fn map(&self, _release: &str, app: &mut App, m: &mut Mapper) {
+    fn chart_pod_labels(&self, release: &str, values: &Values) -> Vec<(&'static str, Option<String>)> {
+        // templates/_helpers.tpl `open-webui.labels` (base.labels + open-webui.selectorLabels), on
+        // the pod template of templates/workload-manager.yaml; `extraLabels` stay off the pods.
+        let name = values.get("nameOverride").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or(NAME);
+        vec![
+            ("helm.sh/chart", Some(format!("{NAME}-{}", self.chart().version))),
+            ("app.kubernetes.io/version", None),
+            ("app.kubernetes.io/managed-by", Some("Helm".into())),
+            ("app.kubernetes.io/name", Some(name.to_string())),
+            ("app.kubernetes.io/instance", Some(release.to_string())),
+            ("app.kubernetes.io/component", Some(NAME.to_string())),
+        ]
+    }
+
+    fn map(&self, release: &str, app: &mut App, m: &mut Mapper) {
         let w = &mut app.workload;
         let mut c = common::take_main(w, |i| self.detects(i));
         common::image(m, &mut c, "image");
@@ -130,10 +146,29 @@ impl Profile for OpenWebui {
             m.drop("spec.serviceName", s.to_string(), "the chart's StatefulSet uses its own Service as serviceName");
         }
 
-        // Bundled extras are off unless asked for (--set open-webui.pipelines.enabled=true …).
-        m.defaulted("ollama.enabled", false, "ollama runs as its own release; the bundled sub-chart would start a second one");
-        m.defaulted("pipelines.enabled", false, "the old workload had no pipelines server");
-        m.defaulted("tika.enabled", false, "the old workload had no Tika server");
+        // Bundled extras are off unless asked for (--set open-webui.pipelines.enabled=true …). A
+        // server of theirs in the pod is no reason to turn them on: each bundled one is its own
+        // Deployment and Service, so the URL (localhost in the pod) and the volumes change.
+        let sidecar = |repo: &str| w.containers.iter().find(|c| c.image.short_repository() == repo).cloned();
+        let in_pod = |c: &crate::model::Container| format!("the old pod runs {} as a container beside the app, which the plan cannot carry (see the blocking warning)", c.name);
+        match sidecar("ollama/ollama") {
+            Some(c) => m.defaulted("ollama.enabled", false, in_pod(&c)),
+            None => m.defaulted("ollama.enabled", false, "ollama runs as its own release; the bundled sub-chart would start a second one"),
+        }
+        match sidecar(PIPELINES_IMAGE) {
+            Some(c) => {
+                m.defaulted("pipelines.enabled", false, in_pod(&c));
+                m.warn(Level::Blocking, format!("{}: container {} ({}) runs beside the app in the pod and chart {NAME} cannot carry it: its pipelines \
+                    sub-chart is a separate Deployment and Service (the URL changes from localhost:{} and it gets its own PVC); \
+                    convert with --chart {}=app-template (a chart that runs every container), or move pipelines to its own workload first",
+                    w.name, c.name, c.image.reference(), c.ports.first().map_or(9099, |p| p.container_port), w.name));
+            }
+            None => m.defaulted("pipelines.enabled", false, "the old workload had no pipelines server"),
+        }
+        match sidecar("apache/tika") {
+            Some(c) => m.defaulted("tika.enabled", false, in_pod(&c)),
+            None => m.defaulted("tika.enabled", false, "the old workload had no Tika server"),
+        }
 
         let (effective, unreadable) = crate::model::effective_env(&c, &app.config_maps);
         let mut env = std::mem::take(&mut c.env);
@@ -179,7 +214,6 @@ impl Profile for OpenWebui {
         if m.values.get("serviceAccount.name").is_none() {
             m.defaulted("serviceAccount.name", "", "the chart's default name is the literal `existing-sa`; empty gives `open-webui`");
         }
-        common::pod_metadata(m, w, "podLabels", "podAnnotations");
 
         if let Some(svc) = app.services.first().cloned() {
             if svc.name != NAME {
@@ -188,6 +222,9 @@ impl Profile for OpenWebui {
             }
             common::service_extras(m, &svc, "service", SERVICE_PORT);
         }
+        // After nameOverride: the chart's own labels depend on it.
+        let chart_labels = self.chart_pod_labels(release, &m.values);
+        common::pod_metadata(m, &mut app.workload, "podLabels", "podAnnotations", &chart_labels);
         m.leftover_container(&c, NAME);
     }
 }

@@ -167,6 +167,11 @@ impl Rows<'_> {
         self.rows.push(Row { field, old, rendered, status, unexplained, why: why.unwrap_or_default() });
     }
 
+    /// A change the chart always makes and that changes nothing for clients.
+    fn explained(&mut self, field: String, old: String, rendered: String, why: &str) {
+        self.rows.push(Row { field, old: Some(old), rendered: Some(rendered), status: RowStatus::Changed, unexplained: false, why: why.into() });
+    }
+
     fn value(&mut self, field: String, old: Option<Value>, rendered: Option<Value>, keys: &[String], paths: &[&str]) {
         // Compare normalized values, show them as written.
         let (o, r) = (norm(old.as_ref()), norm(rendered.as_ref()));
@@ -292,10 +297,20 @@ pub fn compare(plan: &AppPlan, old: &App, rendered: &Workload, rendered_services
 
     // Ports by number; the name is part of the value.
     let port = |p: &crate::model::Port| format!("{} {}/{}", p.name.as_deref().unwrap_or("-"), p.container_port, p.protocol.as_deref().unwrap_or("TCP"));
+    let protocol = |p: &crate::model::Port| p.protocol.clone().unwrap_or_else(|| "TCP".into());
+    // A Service that reaches the old port by its name would lose it on a rename.
+    let targeted = |name: &str| old.services.iter().flat_map(|s| &s.ports).any(|sp| sp.target_port.as_ref().and_then(Value::as_str) == Some(name));
     for p in &oc.ports {
         let r = rc.ports.iter().find(|r| r.container_port == p.container_port)
             .or_else(|| (oc.ports.len() == 1 && rc.ports.len() == 1).then(|| &rc.ports[0]));
-        rows.push(format!("port {}", p.name.as_deref().unwrap_or("-")), Some(port(p)), r.map(port), &["port".into()], &[]);
+        let field = format!("port {}", p.name.as_deref().unwrap_or("-"));
+        match r {
+            // Same number and protocol, another name: harmless unless a Service targets the old name.
+            Some(r) if r.container_port == p.container_port && protocol(r) == protocol(p) && r.name != p.name
+                && p.name.as_deref().is_none_or(|n| !targeted(n)) =>
+                rows.explained(field, port(p), port(r), "the chart names the port; no Service targets the old name"),
+            _ => rows.push(field, Some(port(p)), r.map(port), &["port".into()], &[]),
+        }
     }
     for r in rc.ports.iter().filter(|r| !oc.ports.iter().any(|p| p.container_port == r.container_port)) {
         if oc.ports.len() == 1 && rc.ports.len() == 1 {

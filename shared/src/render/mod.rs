@@ -303,6 +303,40 @@ mod tests {
         assert!(rendered_apps("", "ai").is_ok_and(|a| a.is_empty()));
     }
 
+    /// A one-app repo (ollama, port `port_yaml`, Service `target`) planned, and the chart's
+    /// rendered Deployment with the port named `http`: the port row.
+    fn port_row(port_yaml: &str, target: &str) -> Row {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            (".helmigrate.yaml", String::new()),
+            ("apps/kustomization.yaml", "namespace: ai\nresources:\n  - ollama.yaml\n".to_string()),
+            ("apps/ollama.yaml", format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ollama\nspec:\n  selector:\n    matchLabels:\n      app: ollama\n  template:\n    metadata:\n      labels:\n        app: ollama\n    spec:\n      containers:\n        - name: ollama\n          image: ollama/ollama:0.15.2\n          ports:\n            - {port_yaml}\n\
+                ---\napiVersion: v1\nkind: Service\nmetadata:\n  name: ollama\nspec:\n  selector:\n    app: ollama\n  ports:\n    - port: 11434\n      targetPort: {target}\n")),
+        ];
+        for (p, t) in &files {
+            std::fs::create_dir_all(dir.path().join(p).parent().unwrap()).unwrap();
+            std::fs::write(dir.path().join(p), t).unwrap();
+        }
+        let tree = crate::plan::load(&dir.path().join("apps")).unwrap();
+        let plan = crate::plan::plan_tree(&tree, &Default::default()).unwrap();
+        let old = collect_apps(&tree).unwrap().remove(0);
+        let rendered = rendered_apps("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ollama\nspec:\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: ollama\n  template:\n    metadata:\n      labels:\n        app.kubernetes.io/name: ollama\n    spec:\n      containers:\n        - name: ollama\n          image: ollama/ollama:0.15.2\n          ports:\n            - name: http\n              containerPort: 11434\n              protocol: TCP\n", "ai").unwrap();
+        let detects = |i: &crate::model::Image| i.short_repository() == "ollama/ollama";
+        let rows = fidelity::compare(&plan.apps[0], &old, &rendered[0].workload, &[], &detects);
+        rows.into_iter().find(|r| r.field.starts_with("port ")).expect("a port row")
+    }
+
+    #[test]
+    fn a_port_the_chart_only_names_is_explained() {
+        let row = port_row("containerPort: 11434", "11434");
+        assert_eq!((row.status, row.unexplained, row.old.as_deref(), row.rendered.as_deref()),
+            (RowStatus::Changed, false, Some("- 11434/TCP"), Some("http 11434/TCP")), "{row:?}");
+        assert!(row.why.contains("the chart names the port"), "{row:?}");
+        // Renamed although a Service reaches it by its old name: that Service breaks.
+        let row = port_row("{name: api, containerPort: 11434}", "api");
+        assert!(row.unexplained, "{row:?}");
+    }
+
     #[test]
     fn values_from_targets_get_placeholders() {
         let vf = [serde_json::json!({"kind": "Secret", "name": "s", "valuesKey": "client-id", "targetPath": "sso.oidc.clientId"}),
