@@ -123,9 +123,7 @@ pub fn parse_stream(text: &str, what: &str) -> Result<Vec<Value>, String> {
     };
     for line in text.split_inclusive('\n') {
         let t = line.trim_end();
-        if t == "---" || t.starts_with("--- ") {
-            flush(&mut cur, &mut docs)?;
-        } else if t == "..." {
+        if t == "---" || t.starts_with("--- ") || t == "..." {
             flush(&mut cur, &mut docs)?;
         } else {
             cur.push_str(line);
@@ -550,25 +548,26 @@ pub fn substitute(text: &str, vars: &BTreeMap<String, String>) -> String {
             i += 3;
             continue;
         }
-        if b[i] == b'$' && b.get(i + 1) == Some(&b'{') {
-            if let Some(end) = text[i + 2..].find('}') {
-                let inner = &text[i + 2..i + 2 + end];
-                let name_len = inner
-                    .char_indices()
-                    .find(|(j, c)| !(c.is_ascii_alphanumeric() || *c == '_') || (*j == 0 && c.is_ascii_digit()))
-                    .map(|(j, _)| j)
-                    .unwrap_or(inner.len());
-                let (var, rest) = inner.split_at(name_len);
-                let default = [":=", ":-", "=", "-"].iter().find_map(|op| rest.strip_prefix(op));
-                if !var.is_empty() && (rest.is_empty() || default.is_some()) {
-                    match (vars.get(var), default) {
-                        (Some(v), _) => out.push_str(v),
-                        (None, Some(d)) => out.push_str(d),
-                        (None, None) => out.push_str(&text[i..i + 3 + end]),
-                    }
-                    i += 3 + end;
-                    continue;
+        if b[i] == b'$'
+            && b.get(i + 1) == Some(&b'{')
+            && let Some(end) = text[i + 2..].find('}')
+        {
+            let inner = &text[i + 2..i + 2 + end];
+            let name_len = inner
+                .char_indices()
+                .find(|(j, c)| !(c.is_ascii_alphanumeric() || *c == '_') || (*j == 0 && c.is_ascii_digit()))
+                .map(|(j, _)| j)
+                .unwrap_or(inner.len());
+            let (var, rest) = inner.split_at(name_len);
+            let default = [":=", ":-", "=", "-"].iter().find_map(|op| rest.strip_prefix(op));
+            if !var.is_empty() && (rest.is_empty() || default.is_some()) {
+                match (vars.get(var), default) {
+                    (Some(v), _) => out.push_str(v),
+                    (None, Some(d)) => out.push_str(d),
+                    (None, None) => out.push_str(&text[i..i + 3 + end]),
                 }
+                i += 3 + end;
+                continue;
             }
         }
         let ch = text[i..].chars().next().unwrap_or('\0');
@@ -1559,15 +1558,15 @@ pub fn compare(before: &[Value], after: &[Value]) -> Report {
                 )),
             }
         }
-        if let Some(pods) = new_pods {
-            if !selects(&np.selector, &pods.labels) {
-                let j = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
-                out.push(Difference::new(
-                    format!("service {short} selector"),
-                    j(&sp.selector),
-                    format!("{} (new pods: {})", j(&np.selector), j(&pods.labels)),
-                ));
-            }
+        if let Some(pods) = new_pods
+            && !selects(&np.selector, &pods.labels)
+        {
+            let j = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+            out.push(Difference::new(
+                format!("service {short} selector"),
+                j(&sp.selector),
+                format!("{} (new pods: {})", j(&np.selector), j(&pods.labels)),
+            ));
         }
     };
     let mut accounted_claims = BTreeSet::new();

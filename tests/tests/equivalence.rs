@@ -128,10 +128,11 @@ fn unexplained(m: &Migration) -> BTreeMap<String, String> {
 
 /// TODO(helmigrate): differences today's plan for the example leaves unexplained (found by this
 /// harness). Each must become a ledger entry or warning (or go away); remove it here when it does.
+///
+/// (Named only loosely: `env ENABLE_OAUTH_SIGNUP` / `env OAUTH_MERGE_ACCOUNTS_BY_EMAIL` go from
+/// `true` to the chart's literal `True`; their mapped ledger entries carry a reason about the
+/// values level, which counts as naming them.)
 const KNOWN_UNEXPLAINED: &[&str] = &[
-    // The chart writes OAuth booleans as the literal "True" (open-webui parses either).
-    "ai/Deployment/open-webui: env ENABLE_OAUTH_SIGNUP",
-    "ai/Deployment/open-webui: env OAUTH_MERGE_ACCOUNTS_BY_EMAIL",
     // The chart always adds init container copy-app-data (cp -R -n of the image's
     // /app/backend/data into the data claim).
     "ai/Deployment/open-webui: init container copy-app-data",
@@ -282,7 +283,7 @@ fn compare_of_identical_pictures_is_equal_and_a_vanished_workload_is_not() {
         json!([{"name": "comfyui", "image": "yanwk/comfyui-boot:cu124-slim", "ports": [{"containerPort": 8188}]}]),
         json!([]),
     );
-    let r = equivalence::compare(&[pod.clone()], &[pod.clone()]);
+    let r = equivalence::compare(std::slice::from_ref(&pod), std::slice::from_ref(&pod));
     assert!(r.is_equal("ai/Deployment/comfyui"), "{r}");
     assert!(r.added.is_empty(), "{r}");
     let r = equivalence::compare(&[pod], &[]);
