@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: the built binaries, a fresh copy of the example
 //! repo under git, running commands, and reading a tree back for golden comparisons.
 
+pub mod equivalence;
 pub mod testenv;
 
 use std::collections::BTreeMap;
