@@ -124,15 +124,16 @@ pub fn replicas(m: &mut Mapper, w: &mut Workload, path: &str) {
     }
 }
 
-/// ServiceAccount: an explicit one is reused; otherwise the chart makes one named after the app.
-pub fn service_account(m: &mut Mapper, w: &mut Workload, create: &str, name: &str) {
+/// ServiceAccount: an explicit one is reused (returns true); otherwise the profile decides.
+pub fn service_account(m: &mut Mapper, w: &mut Workload, create: &str, name: &str) -> bool {
     w.pod.remove("serviceAccount"); // deprecated alias of serviceAccountName
     match w.pod.remove("serviceAccountName") {
         Some(sa) if sa != "default" => {
             m.map("pod serviceAccountName", name, sa);
             m.defaulted(create, false, "the old workload used an existing ServiceAccount");
+            true
         }
-        _ => {}
+        _ => false,
     }
 }
 

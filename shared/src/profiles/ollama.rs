@@ -82,6 +82,7 @@ impl Profile for Ollama {
                 m.map(format!("resources.limits.{resource}"), "ollama.gpu.nvidiaResource", resource.clone());
             }
             if kind == "nvidia" {
+                let tolerated = w.pod.get("tolerations").is_some_and(|t| t.to_string().contains(resource.as_str()));
                 // The chart adds exactly this toleration; keep only the others.
                 if let Some(Value::Array(tols)) = w.pod.get_mut("tolerations") {
                     tols.retain(|t| !(t.get("key").and_then(Value::as_str) == Some(resource.as_str())
@@ -95,11 +96,20 @@ impl Profile for Ollama {
                 if c.env.iter().any(|e| e.name == "PATH") {
                     m.warn(Level::Warning, "env PATH is set, and the chart overwrites PATH when the GPU is enabled: you get two PATH entries");
                 }
+                m.chart_default("ollama.gpu.enabled", "env PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:…",
+                    "in GPU mode the chart sets PATH to the image's own plus the NVIDIA driver folders");
+                if !tolerated {
+                    m.chart_default("ollama.gpu.enabled", format!("pod tolerations {resource} Exists NoSchedule"),
+                        "the chart adds the GPU toleration: the pod may now also schedule on nodes tainted for GPUs");
+                }
             }
         }
         common::resources(m, &mut c, "resources");
 
         // Env: OLLAMA_HOST is written by the chart from ollama.port.
+        if !c.env.iter().any(|e| e.name == "OLLAMA_HOST") {
+            m.chart_default("ollama.port", "env OLLAMA_HOST=0.0.0.0:11434", "the chart sets OLLAMA_HOST itself; the ollama image sets the same by default");
+        }
         let mut env = Vec::new();
         for e in std::mem::take(&mut c.env) {
             if e.name == "OLLAMA_HOST" {
@@ -161,7 +171,10 @@ impl Profile for Ollama {
             ("imagePullSecrets", "imagePullSecrets"), ("terminationGracePeriodSeconds", "terminationGracePeriodSeconds"),
             ("hostIPC", "hostIPC"), ("hostPID", "hostPID"), ("hostNetwork", "hostNetwork"),
         ]);
-        common::service_account(m, w, "serviceAccount.create", "serviceAccount.name");
+        if !common::service_account(m, w, "serviceAccount.create", "serviceAccount.name") {
+            m.defaulted("serviceAccount.create", false,
+                "the old pod ran as the namespace's default ServiceAccount; the chart would create one named after the release and run as it");
+        }
         common::init_containers(m, w, "initContainers");
 
         // Service: keep its name and port so routes and other apps keep resolving it.

@@ -202,6 +202,8 @@ impl Profile for OpenWebui {
             }
             None => m.defaulted("persistence.enabled", false, format!("the old workload kept nothing at {DATA_PATH}; the chart would create a new PVC")),
         }
+        m.chart_default("persistence.enabled", "init container copy-app-data",
+            "the chart always adds it: `cp -R -n` of the image's /app/backend/data into the data volume, which never overwrites a file already there");
         common::extra_volumes(m, w, &mut c, "volumes", "volumeMounts.container");
         common::init_containers(m, w, "extraInitContainers");
 
