@@ -736,7 +736,8 @@ pub fn render_releases(objects: &[Value], packages: &Path, helm: &Path) -> Resul
         let vfile = work.path().join(format!("values-{i}.json"));
         std::fs::write(&vfile, serde_json::to_vec(&values).unwrap_or_default()).map_err(|e| e.to_string())?;
         let mut cmd = Command::new(helm);
-        cmd.arg("template").arg(&release).arg(&tgz).arg("--namespace").arg(ns).arg("-f").arg(&vfile);
+        // The test control plane's version: charts check it (app-template wants >= 1.28).
+        cmd.arg("template").arg(&release).arg(&tgz).arg("--namespace").arg(ns).arg("-f").arg(&vfile).arg("--kube-version").arg("v1.36.3");
         if chart == "app-template" {
             cmd.arg("--skip-schema-validation");
         }
@@ -1500,7 +1501,11 @@ pub fn compare(before: &[Value], after: &[Value]) -> Report {
     let aw = workloads(after);
     let bs = services(before);
     let asvc = services(after);
-    let ac = claims(after);
+    // A claim a StatefulSet made is not in Git: it stays in the cluster when the StatefulSet goes
+    // (the plan blocks a retention policy that would delete it), so it still exists after.
+    let mut ac = claims(after);
+    ac.extend(before.iter().filter(|o| kind(o) == "StatefulSet" && is_workload(o))
+        .flat_map(|o| arr(&o["spec"]["volumeClaimTemplates"]).iter().map(move |t| format!("{}/{}-{}-0", namespace(o), name(t), name(o)))));
     let bc = claims(before);
     let mut report = Report::default();
     let mut replaced = BTreeSet::new();

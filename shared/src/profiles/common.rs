@@ -169,7 +169,8 @@ pub fn literal(source: &EnvSource) -> Option<&str> {
 
 /// Port (when not the chart's `default_port`), type, annotations, labels and nodePort of the
 /// old Service, for charts with a flat `service` block.
-pub fn service_extras(m: &mut Mapper, svc: &crate::model::Service, prefix: &str, default_port: i64) {
+/// `own`: the label keys the chart puts on its Service itself (its standard labels).
+pub fn service_extras(m: &mut Mapper, svc: &crate::model::Service, prefix: &str, default_port: i64, own: &[&str]) {
     if let Some(p) = svc.ports.first() {
         let field = format!("service {} port", svc.name);
         if p.port != default_port {
@@ -181,7 +182,13 @@ pub fn service_extras(m: &mut Mapper, svc: &crate::model::Service, prefix: &str,
     if let Some(t) = &svc.service_type {
         m.map(format!("service {} type", svc.name), &format!("{prefix}.type"), t.clone());
     }
-    for (what, map) in [("annotations", &svc.annotations), ("labels", &svc.labels)] {
+    // Repeating a label the chart sets on its Service is a duplicate mapping key in the render.
+    let (theirs, labels): (Map<String, Value>, Map<String, Value>) = svc.labels.clone().into_iter()
+        .partition(|(k, _)| own.contains(&k.as_str()));
+    for (k, v) in theirs {
+        m.drop(format!("service {} label {k}", svc.name), crate::model::workload::compact(&v), "the chart sets this label on its Service itself");
+    }
+    for (what, map) in [("annotations", &svc.annotations), ("labels", &labels)] {
         if !map.is_empty() {
             m.map(format!("service {} {what}", svc.name), &format!("{prefix}.{what}"), Value::Object(map.clone()));
         }
