@@ -5,6 +5,10 @@ use serde_json::{Map, Value};
 use crate::model::{Container, EnvSource, VolumeSource, Workload};
 use crate::plan::{Level, Mapper};
 
+/// The ledger's "chart value" for what a chart adds on its own, whatever the values say (no
+/// values path to overlap, so it explains no other row of the render check).
+pub const CHART_SETS: &str = "(set by the chart)";
+
 /// Take the container this profile deploys out of the workload.
 pub fn take_main(w: &mut Workload, detects: impl Fn(&crate::model::Image) -> bool) -> Container {
     let i = w.containers.iter().position(|c| detects(&c.image)).unwrap_or(0);

@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use super::common::{self, literal};
+use super::common::CHART_SETS;
 use super::{Chart, ChartWorkload, Profile};
 use crate::model::{App, Image, VolumeSource, WorkloadKind};
 use crate::plan::{Level, Mapper, Values};
@@ -96,10 +97,10 @@ impl Profile for Ollama {
                 if c.env.iter().any(|e| e.name == "PATH") {
                     m.warn(Level::Warning, "env PATH is set, and the chart overwrites PATH when the GPU is enabled: you get two PATH entries");
                 }
-                m.chart_default("ollama.gpu.enabled", "env PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:…",
+                m.chart_default(CHART_SETS, "env PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:…",
                     "in GPU mode the chart sets PATH to the image's own plus the NVIDIA driver folders");
                 if !tolerated {
-                    m.chart_default("ollama.gpu.enabled", format!("pod tolerations {resource} Exists NoSchedule"),
+                    m.chart_default(CHART_SETS, format!("pod tolerations {resource} Exists NoSchedule"),
                         "the chart adds the GPU toleration: the pod may now also schedule on nodes tainted for GPUs");
                 }
             }
@@ -108,7 +109,7 @@ impl Profile for Ollama {
 
         // Env: OLLAMA_HOST is written by the chart from ollama.port.
         if !c.env.iter().any(|e| e.name == "OLLAMA_HOST") {
-            m.chart_default("ollama.port", "env OLLAMA_HOST=0.0.0.0:11434", "the chart sets OLLAMA_HOST itself; the ollama image sets the same by default");
+            m.chart_default(CHART_SETS, "env OLLAMA_HOST=0.0.0.0:11434", "the chart sets OLLAMA_HOST itself; the ollama image sets the same by default");
         }
         let mut env = Vec::new();
         for e in std::mem::take(&mut c.env) {

@@ -8,6 +8,7 @@
 use serde_json::{Value, json};
 
 use super::common::{self, literal, truthy};
+use super::common::CHART_SETS;
 use super::{Chart, ChartWorkload, Profile};
 use crate::model::{App, Env, EnvSource, Image, WorkloadKind};
 use crate::plan::{Level, Mapper, Values};
@@ -202,7 +203,7 @@ impl Profile for OpenWebui {
             }
             None => m.defaulted("persistence.enabled", false, format!("the old workload kept nothing at {DATA_PATH}; the chart would create a new PVC")),
         }
-        m.chart_default("persistence.enabled", "init container copy-app-data",
+        m.chart_default(CHART_SETS, "init container copy-app-data",
             "the chart always adds it: `cp -R -n` of the image's /app/backend/data into the data volume, which never overwrites a file already there");
         common::extra_volumes(m, w, &mut c, "volumes", "volumeMounts.container");
         common::init_containers(m, w, "extraInitContainers");
