@@ -113,18 +113,18 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 
 /// A fresh git repository holding a copy of the real-layout fixture `tests/fixtures/layouts/<name>`.
 pub fn fixture_repo(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    copy_dir(&workspace().join("tests/fixtures/layouts").join(name), dir.path());
-    git(dir.path(), &["init", "-q", "-b", "main"]);
-    git(dir.path(), &["add", "-A"]);
-    git(dir.path(), &["commit", "-q", "-m", "initial"]);
-    dir
+    repo_copy(&workspace().join("tests/fixtures/layouts").join(name))
 }
 
 /// A fresh git repository holding a copy of `examples/<name>`, with one commit.
 pub fn example_repo(name: &str) -> tempfile::TempDir {
+    repo_copy(&workspace().join("examples").join(name))
+}
+
+/// A fresh git repository holding a copy of the folder `src`, with one commit.
+fn repo_copy(src: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    copy_dir(&workspace().join("examples").join(name), dir.path());
+    copy_dir(src, dir.path());
     git(dir.path(), &["init", "-q", "-b", "main"]);
     git(dir.path(), &["add", "-A"]);
     git(dir.path(), &["commit", "-q", "-m", "initial"]);

@@ -534,21 +534,23 @@ impl Loader {
     }
 }
 
+/// A folder's entries by name, leaving out symlinks (never followed) and hidden ones.
+fn visible_entries(rd: std::fs::ReadDir) -> Vec<(String, std::fs::FileType, PathBuf)> {
+    let mut entries: Vec<_> = rd.flatten()
+        .filter_map(|e| Some((e.file_name().to_string_lossy().to_string(), e.file_type().ok()?, e.path())))
+        .filter(|(name, ft, _)| !ft.is_symlink() && !name.starts_with('.'))
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries
+}
+
 /// What Flux's generated kustomization for `dir` lists: every `.yaml`/`.yml` file below it,
 /// and the sub-folders holding a kustomization of their own (taken whole, not descended).
 /// `flux_only`: only the folder's own files that define Flux Kustomizations.
 pub fn generated_listing(root: &Path, dir: &Path, flux_only: bool, files: &mut Vec<PathBuf>, dirs: &mut Vec<PathBuf>) -> Result<()> {
     let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_string_lossy().replace('\\', "/");
     let rd = std::fs::read_dir(dir).map_err(|e| Error::Read { path: rel(dir), source: e })?;
-    let mut entries: Vec<_> = rd.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let name = e.file_name().to_string_lossy().to_string();
-        let Ok(ft) = e.file_type() else { continue };
-        if ft.is_symlink() || name.starts_with('.') {
-            continue;
-        }
-        let p = e.path();
+    for (name, ft, p) in visible_entries(rd) {
         if ft.is_dir() {
             if flux_only {
                 continue;
@@ -787,15 +789,7 @@ const SKIP_DIRS: [&str; 3] = ["target", "node_modules", "vendor"];
 pub fn yaml_files(root: &Path) -> Vec<String> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
         let Ok(rd) = std::fs::read_dir(dir) else { return };
-        let mut entries: Vec<_> = rd.flatten().collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let name = e.file_name().to_string_lossy().to_string();
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_symlink() || name.starts_with('.') {
-                continue;
-            }
-            let p = e.path();
+        for (name, ft, p) in visible_entries(rd) {
             if ft.is_dir() {
                 if !SKIP_DIRS.contains(&name.as_str()) {
                     walk(root, &p, out);
