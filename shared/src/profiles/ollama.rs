@@ -183,7 +183,8 @@ impl Profile for Ollama {
             if svc.name != name {
                 m.map_why(format!("service {}", svc.name), "fullnameOverride", svc.name.clone(), "keeps the Service name that clients use");
             }
-            common::service_extras(m, &svc, "service", PORT);
+            let chart_labels = self.chart_pod_labels(release, &m.values);
+            common::service_extras(m, &svc, "service", PORT, &chart_labels);
         }
         // After the name overrides: the chart's own labels depend on them.
         let chart_labels = self.chart_pod_labels(release, &m.values);
@@ -200,9 +201,13 @@ fn probe(m: &mut Mapper, field: &str, key: &str, p: &Value) {
         return;
     };
     m.map(format!("{field}.httpGet.path"), &format!("{key}.path"), path);
-    for t in ["initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold", "successThreshold"] {
-        if let Some(v) = p.get(t) {
-            m.map(format!("{field}.{t}"), &format!("{key}.{t}"), v.clone());
+    // The chart always renders every timing, from its own defaults (a 30 s/60 s initial delay,
+    // 6 failures…): a timing the old probe left out gets Kubernetes' default, so the probe
+    // behaves as before.
+    for (t, k8s) in crate::model::workload::PROBE_DEFAULTS {
+        match p.get(t) {
+            Some(v) => m.map(format!("{field}.{t}"), &format!("{key}.{t}"), v.clone()),
+            None => m.defaulted(&format!("{key}.{t}"), k8s, format!("Kubernetes' default: the old {field} did not set {t}, and the chart would render its own")),
         }
     }
 }

@@ -222,7 +222,8 @@ impl Profile for OpenWebui {
                 m.map_why(format!("service {}", svc.name), "nameOverride", svc.name.clone(),
                     "keeps the Service name that routes use (it also names the workload and PVC)");
             }
-            common::service_extras(m, &svc, "service", SERVICE_PORT);
+            let chart_labels = self.chart_pod_labels(release, &m.values);
+            common::service_extras(m, &svc, "service", SERVICE_PORT, &chart_labels);
         }
         // After nameOverride: the chart's own labels depend on it.
         let chart_labels = self.chart_pod_labels(release, &m.values);
