@@ -197,6 +197,14 @@ fn http_probes_map_to_path_and_timings() {
     assert_eq!(at(&a, "livenessProbe.path"), Some(&json!("/api/version")));
     assert_eq!(at(&a, "livenessProbe.periodSeconds"), Some(&json!(20)));
     assert_eq!(at(&a, "readinessProbe.enabled"), Some(&json!(false)), "no readiness probe before, none after");
+    // The chart renders every timing from its own defaults (initialDelaySeconds 60, timeout 5,
+    // 6 failures): the ones the old probe left out get Kubernetes' defaults instead.
+    for (t, v) in [("initialDelaySeconds", 0), ("timeoutSeconds", 1), ("failureThreshold", 3), ("successThreshold", 1)] {
+        assert_eq!(at(&a, &format!("livenessProbe.{t}")), Some(&json!(v)), "{t}");
+        let e = a.ledger.iter().find(|e| e.path == format!("livenessProbe.{t}")).expect("ledgered");
+        assert_eq!(e.status, Status::Defaulted, "{e:?}");
+        assert!(e.why.contains("Kubernetes' default"), "{e:?}");
+    }
 }
 
 #[test]
@@ -290,4 +298,16 @@ fn a_pod_label_that_moves_the_pods_out_of_the_chart_selector_blocks() {
     let w = a.warnings.iter().find(|w| w.level == Level::Blocking).unwrap_or_else(|| panic!("{:?}", a.warnings));
     assert!(w.message.contains("app.kubernetes.io/instance") && w.message.contains("podLabels"), "{}", w.message);
     assert_eq!(w.message.lines().count(), 1);
+}
+
+#[test]
+fn service_labels_the_chart_sets_itself_are_not_repeated() {
+    // A `labels:` transformer put managed-by on every object; the chart's Service has its own
+    // (`Helm`), and helm would render the key twice: a manifest that does not install.
+    let mut svc: serde_json::Value = serde_json::from_str(&service("ollama", "ollama", 11434, json!(11434))).unwrap();
+    svc["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "flux", "app.kubernetes.io/name": "ollama", "tier": "inference"});
+    let a = app(&[&ollama(|_| {}), &svc.to_string()]);
+    assert_eq!(at(&a, "service.labels"), Some(&json!({"tier": "inference"})));
+    ledger(&a, "service ollama label app.kubernetes.io/managed-by", Status::Dropped);
+    ledger(&a, "service ollama label app.kubernetes.io/name", Status::Mapped);
 }

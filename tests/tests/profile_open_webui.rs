@@ -303,3 +303,12 @@ fn a_pipelines_sidecar_blocks_and_is_not_called_absent() {
     assert_eq!(at(&a, "pipelines.enabled"), Some(&json!(false)));
     ledger(&a, "container pipelines", Status::Dropped);
 }
+
+#[test]
+fn service_labels_the_chart_sets_itself_are_not_repeated() {
+    let mut svc: Value = serde_json::from_str(&service("open-webui", "open-webui", 80, json!(8080))).unwrap();
+    svc["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "flux", "backup.home/enabled": "true"});
+    let a = app(&[&webui(|_| {}), &svc.to_string()]);
+    assert_eq!(at(&a, "service.labels"), Some(&json!({"backup.home/enabled": "true"})));
+    ledger(&a, "service open-webui label app.kubernetes.io/managed-by", Status::Dropped);
+}

@@ -1,32 +1,67 @@
 //! `convert --render`: helm renders the chart with the generated values and the result is
-//! compared with the old workload. Uses the project's own stand-in charts (tests/charts) and the
-//! pinned helm that scripts/build-tools builds; never the network.
+//! compared with the old workload. The fidelity of the two profiles is checked against the real
+//! upstream charts (ollama 1.39.0 and open-webui 10.2.1 from `../shared/charts/packages`, unpacked
+//! per test); only the tests that need a chart or a helm that is deliberately broken — a schema
+//! error, a template `fail`, a helm that hangs or prints garbage — use the small stand-in chart in
+//! `tests/charts/ollama`. Always the pinned helm that scripts/build-tools builds; never the network.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use helmigrate_tests::{Run, bin, copy_dir, example_repo, repo_from, snapshot, testenv, workspace};
+use helmigrate_tests::{Run, bin, example_repo, fixture_repo, repo_from, snapshot, testenv, workspace};
 use serde_json::Value;
 
 const OLLAMA: &str = "kubernetes/apps/base/ai/ollama";
+const WEBUI: &str = "kubernetes/apps/base/ai/open-webui";
 const APPS: &str = "kubernetes/apps/base/ai";
 
+/// The pinned helm; a missing build fails the test with the testenv's message, never skips it.
 fn helm() -> PathBuf {
     let dir = testenv::locate_bin_dir().unwrap_or_else(|e| panic!("{e}"));
-    dir.join("helm")
+    let helm = dir.join("helm");
+    assert!(helm.is_file(), "{} ({} is missing)", testenv::MISSING_BINARIES, helm.display());
+    helm
 }
 
-fn chart(name: &str) -> String {
+/// The real upstream charts, unpacked from their packages into a temporary folder.
+struct RealCharts(tempfile::TempDir);
+
+impl RealCharts {
+    fn unpack() -> RealCharts {
+        let dir = tempfile::tempdir().expect("charts dir");
+        let packages = workspace().join("../shared/charts/packages");
+        for pkg in ["ollama-1.39.0.tgz", "open-webui-10.2.1.tgz"] {
+            let out = Command::new("tar").arg("xzf").arg(packages.join(pkg)).arg("-C").arg(dir.path()).output().expect("run tar");
+            assert!(out.status.success(), "tar xzf {pkg}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        RealCharts(dir)
+    }
+
+    fn dir(&self, chart: &str) -> PathBuf {
+        self.0.path().join(chart)
+    }
+
+    /// `CHART=DIR` for `--chart-dir`.
+    fn arg(&self, chart: &str) -> String {
+        format!("{chart}={}", self.dir(chart).display())
+    }
+}
+
+/// The stand-in chart `tests/charts/NAME`: only for a chart or helm that is meant to fail.
+fn stand_in(name: &str) -> String {
     workspace().join("tests/charts").join(name).display().to_string()
 }
 
 /// Run `kubectl-helmigrate` with `env` (and a private chart cache, so nothing outside the test is
-/// read or written).
+/// read or written), building kustomize folders with the pinned kubectl.
 fn run_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Run {
     let cache = tempfile::tempdir().expect("cache dir");
     let mut cmd = Command::new(bin("kubectl-helmigrate"));
     cmd.args(args).current_dir(cwd).env("NO_COLOR", "1").env_remove("FORCE_COLOR")
         .env_remove("HELMIGRATE_HELM").env_remove("HELMIGRATE_HELM_TIMEOUT").env("XDG_CACHE_HOME", cache.path());
+    if let Some(k) = helmigrate_tests::kustomize() {
+        cmd.env("HELMIGRATE_KUSTOMIZE", k);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -90,77 +125,213 @@ fn ollama_repo(f: impl FnOnce(&mut Value), extra: &[(&str, &str)]) -> tempfile::
     repo_from(&files)
 }
 
-#[test]
-fn example_ollama_renders_with_every_row_preserved_or_explained() {
-    let repo = example_repo("home-infra");
-    let dir = format!("ollama={}", chart("ollama"));
-    let r = run(&["convert", OLLAMA, "--render", "--strict", "--chart-dir", &dir, "-o", "json"], repo.path());
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    let plan = json(&r);
-    let render = render_of(&plan, "ollama");
-    assert_eq!(render["chart"], "ollama 1.39.0");
-    assert!(render["source"].as_str().unwrap().contains("tests/charts/ollama"), "{}", render["source"]);
-    let rows = render["rows"].as_array().unwrap();
-    assert!(rows.len() >= 12, "{rows:#?}");
-    for r in rows {
-        assert_eq!(r["unexplained"], false, "unexplained row {r}");
-        assert!(["preserved", "added-by-chart"].contains(&r["status"].as_str().unwrap()) || !r["why"].as_str().unwrap_or("").is_empty(), "{r}");
-    }
-    for (field, status) in [("image", "preserved"), ("env TZ", "preserved"), ("env OLLAMA_KEEP_ALIVE", "preserved"),
-        ("resources.limits.nvidia.com/gpu", "preserved"), ("resources.requests.memory", "preserved"), ("pod runtimeClassName", "preserved"),
-        ("volumeMount /root/.ollama", "preserved"), ("port http", "preserved"), ("service ollama port", "preserved"),
-        ("env OLLAMA_HOST", "added-by-chart"), ("pod tolerations", "added-by-chart"), ("kind", "changed")] {
-        assert_eq!(row(render, field)["status"], status, "{field}: {}", row(render, field));
-    }
-    assert_eq!(row(render, "volumeMount /root/.ollama")["rendered"], "pvc nfs-ai-models subPath ollama");
-    assert!(row(render, "kind")["why"].as_str().unwrap().contains("StatefulSet"));
-    assert_eq!(render["unreadKeys"], serde_json::json!([]));
-    assert_eq!(render["duplicateEnv"], serde_json::json!([]));
-    assert_eq!(render["services"], serde_json::json!([]));
-
-    // The same check as a table in the text output.
-    let t = run(&["convert", OLLAMA, "--chart-dir", &dir], repo.path());
-    assert_eq!(t.code, 0, "{}", t.stderr);
-    let section = render_section(&t.stdout);
-    assert!(section.contains("render check: chart ollama 1.39.0"), "{section}");
-    assert!(section.contains("│ pod runtimeClassName") && section.contains("preserved"), "{section}");
-    assert!(!section.contains("unexplained"), "{section}");
+/// The rows of `app` (in a `-o json` plan) that the ledger does not explain.
+fn unexplained_rows(plan: &Value, app: &str) -> Vec<String> {
+    render_of(plan, app)["rows"].as_array().unwrap_or_else(|| panic!("{app}: no render rows in {:#}", render_of(plan, app)))
+        .iter().filter(|r| r["unexplained"] != false).map(|r| r.to_string()).collect()
 }
 
 #[test]
-fn an_unexplained_drop_shows_in_the_table_and_fails_only_with_strict() {
-    // The stand-in chart, edited so that it loses runtimeClassName: no ledger entry explains that.
-    let charts = tempfile::tempdir().expect("dir");
-    let lossy = charts.path().join("ollama");
-    copy_dir(Path::new(&chart("ollama")), &lossy);
-    let tpl = lossy.join("templates/deployment.yaml");
+fn the_example_renders_on_the_real_charts_with_no_unexplained_row() {
+    let charts = RealCharts::unpack();
+    let repo = example_repo("home-infra");
+    let (o, w) = (charts.arg("ollama"), charts.arg("open-webui"));
+    let r = run(&["convert", APPS, "--render", "--strict", "--chart-dir", &o, "--chart-dir", &w, "-o", "json"], repo.path());
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let plan = json(&r);
+    for (app, chart) in [("ollama", "ollama 1.39.0"), ("open-webui", "open-webui 10.2.1")] {
+        let render = render_of(&plan, app);
+        assert_eq!(render["chart"], chart);
+        assert!(render["error"].is_null(), "{app}: {}", render["error"]);
+        assert!(render["source"].as_str().unwrap().contains(&charts.dir(app).display().to_string()), "{}", render["source"]);
+        assert!(render["rows"].as_array().unwrap().len() >= 12, "{app}: {:#}", render["rows"]);
+        assert_eq!(unexplained_rows(&plan, app), Vec::<String>::new(), "{app}");
+        for r in render["rows"].as_array().unwrap() {
+            assert!(["preserved", "added-by-chart"].contains(&r["status"].as_str().unwrap()) || !r["why"].as_str().unwrap_or("").is_empty(), "{r}");
+        }
+        assert_eq!(render["unreadKeys"], serde_json::json!([]), "{app}");
+        assert_eq!(render["duplicateEnv"], serde_json::json!([]), "{app}");
+        assert_eq!(render["services"], serde_json::json!([]), "{app}");
+    }
+    let ollama = render_of(&plan, "ollama");
+    for (field, status) in [("image", "preserved"), ("env TZ", "preserved"), ("env OLLAMA_KEEP_ALIVE", "preserved"),
+        ("resources.limits.nvidia.com/gpu", "preserved"), ("resources.requests.memory", "preserved"), ("pod runtimeClassName", "preserved"),
+        ("volumeMount /root/.ollama", "preserved"), ("port http", "preserved"), ("service ollama port", "preserved"), ("pod label app", "preserved"),
+        ("env OLLAMA_HOST", "added-by-chart"), ("env PATH", "added-by-chart"), ("pod tolerations", "added-by-chart"), ("kind", "changed")] {
+        assert_eq!(row(ollama, field)["status"], status, "{field}: {}", row(ollama, field));
+    }
+    assert_eq!(row(ollama, "volumeMount /root/.ollama")["rendered"], "pvc nfs-ai-models subPath ollama");
+    assert!(row(ollama, "kind")["why"].as_str().unwrap().contains("StatefulSet"));
+    let webui = render_of(&plan, "open-webui");
+    for (field, status) in [("image", "preserved"), ("env WEBUI_SECRET_KEY", "preserved"), ("env COMFYUI_BASE_URL", "preserved"),
+        ("volumeMount /app/backend/data", "preserved"), ("pod securityContext", "preserved"), ("port http", "preserved"),
+        ("service open-webui port", "preserved"), ("env OLLAMA_BASE_URL", "dropped"), ("env OLLAMA_BASE_URLS", "added-by-chart"),
+        ("initContainer copy-app-data", "added-by-chart")] {
+        assert_eq!(row(webui, field)["status"], status, "{field}: {}", row(webui, field));
+    }
+
+    // The same check as tables in the text output.
+    let t = run(&["convert", APPS, "--render", "--strict", "--chart-dir", &o, "--chart-dir", &w], repo.path());
+    assert_eq!(t.code, 0, "{}", t.stderr);
+    assert!(t.stdout.contains(&format!("render check: chart ollama 1.39.0 (chart folder {})", charts.dir("ollama").display())), "{}", t.stdout);
+    assert!(t.stdout.contains("render check: chart open-webui 10.2.1"), "{}", t.stdout);
+    let section = render_section(&t.stdout);
+    assert!(section.contains("│ pod runtimeClassName") && section.contains("preserved"), "{section}");
+    assert!(!t.stdout.contains("unexplained") && !t.stderr.contains("unexplained"), "{}\n{}", t.stdout, t.stderr);
+}
+
+#[test]
+fn the_real_layout_fixtures_render_with_no_unexplained_row() {
+    let charts = RealCharts::unpack();
+    let (o, w) = (charts.arg("ollama"), charts.arg("open-webui"));
+    // (fixture, folder to convert, the apps it converts)
+    for (fixture, path, apps) in [("ks-template", "kubernetes/apps/ai", &["ollama", "open-webui"][..]),
+        ("configmap-envfrom", "kubernetes/apps/ai", &["ollama", "open-webui"][..]), ("common-labels", "kubernetes/ai", &["ollama"][..])] {
+        let repo = fixture_repo(fixture);
+        let r = run(&["convert", path, "--render", "--strict", "--chart-dir", &o, "--chart-dir", &w, "-o", "json"], repo.path());
+        assert_eq!(r.code, 0, "{fixture}:\n{}\n{}", r.stdout, r.stderr);
+        let plan = json(&r);
+        let names: Vec<&str> = plan["apps"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+        assert_eq!(names, apps, "{fixture}");
+        for app in apps {
+            let render = render_of(&plan, app);
+            assert!(render["error"].is_null(), "{fixture}/{app}: {}", render["error"]);
+            assert!(!render["rows"].as_array().unwrap().is_empty(), "{fixture}/{app}");
+            assert_eq!(unexplained_rows(&plan, app), Vec::<String>::new(), "{fixture}/{app}");
+        }
+        if fixture == "configmap-envfrom" {
+            // The effective env: envFrom ConfigMaps resolved, `env` winning over them.
+            let webui = render_of(&plan, "open-webui");
+            assert_eq!(row(webui, "env OPENAI_API_BASE_URL")["old"], "\"http://litellm.ai.svc.cluster.local:4000/v1\"");
+            assert_eq!(row(webui, "env OPENAI_API_BASE_URL")["status"], "preserved");
+            assert_eq!(row(webui, "env WEBUI_NAME")["old"], "\"Household Assistant\"");
+            assert_eq!(row(webui, "env WEBUI_NAME")["status"], "preserved");
+        }
+        if fixture == "ks-template" {
+            // The chart writes every probe timing; the ones the old probe left out are Kubernetes'.
+            assert_eq!(row(render_of(&plan, "ollama"), "readinessProbe")["status"], "preserved", "{fixture}");
+        }
+    }
+}
+
+#[test]
+fn a_lossy_set_is_unexplained_and_fails_only_with_strict() {
+    // A GPU resource name the ledger knows nothing about: the chart then asks for another
+    // resource, and the old `nvidia.com/gpu` limit is gone.
+    let charts = RealCharts::unpack();
+    let dir = charts.arg("ollama");
+    let set = "ollama.ollama.gpu.nvidiaResource=gpu.example.com/gpu";
+    let repo = example_repo("home-infra");
+    let r = run(&["convert", OLLAMA, "--chart-dir", &dir, "--set", set], repo.path());
+    assert_eq!(r.code, 0, "without --strict an unexplained drop is a warning: {}", r.stderr);
+    let section = render_section(&r.stdout);
+    let line = section.lines().find(|l| l.contains("resources.limits.nvidia.com/gpu")).unwrap_or_else(|| panic!("{section}"));
+    assert!(line.contains("dropped (unexplained)"), "{line}");
+    assert!(section.contains("1 unexplained difference(s) in the render: resources.limits.nvidia.com/gpu"), "{section}");
+
+    let before = snapshot(repo.path());
+    let s = run(&["convert", OLLAMA, "--chart-dir", &dir, "--set", set, "--strict", "--write"], repo.path());
+    assert_eq!(s.code, 1, "{}", s.stderr);
+    assert!(s.stderr.contains("unexplained: ollama: resources.limits.nvidia.com/gpu (dropped: 1 → -)"), "{}", s.stderr);
+    assert!(s.stderr.contains("--strict"), "{}", s.stderr);
+    assert_eq!(snapshot(repo.path()), before, "--strict with unexplained rows writes nothing");
+
+    // A --set on the values path a field was mapped to is the user's stated reason.
+    let r = run(&["convert", OLLAMA, "--chart-dir", &dir, "--set", "ollama.ollama.gpu.enabled=false", "--strict", "-o", "json"], repo.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let gpu = row(render_of(&json(&r), "ollama"), "resources.limits.nvidia.com/gpu").clone();
+    assert_eq!((gpu["status"].as_str(), gpu["unexplained"].as_bool()), (Some("dropped"), Some(false)), "{gpu}");
+    assert_eq!(gpu["why"], "set by the user (--set ollama.ollama.gpu.enabled=false)", "not the ledger's note on PATH in GPU mode: {gpu}");
+}
+
+/// Cut `line` (which must be there) from the real chart's template `file`.
+fn cut(chart: &Path, file: &str, line: &str) {
+    let tpl = chart.join("templates").join(file);
     let text = std::fs::read_to_string(&tpl).expect("template");
-    let cut = text.replace("      runtimeClassName: {{ . | quote }}\n", "");
-    assert_ne!(cut, text, "the stand-in template renders runtimeClassName");
-    // …and the subPath: the ledger's "reuse the existing claim" must not explain that away.
-    let sub = "              subPath: {{ . }}\n";
-    assert!(cut.contains(sub), "the stand-in template renders the subPath");
-    let cut = cut.replace(sub, "");
-    std::fs::write(&tpl, cut).expect("write template");
-    let dir = format!("ollama={}", lossy.display());
+    assert!(text.contains(line), "{} renders {line:?}", tpl.display());
+    std::fs::write(&tpl, text.replacen(line, "", 1)).expect("write template");
+}
+
+#[test]
+fn a_chart_that_loses_fields_is_caught_although_the_ledger_has_notes_nearby() {
+    // The real chart, edited to lose the runtimeClassName, the subPath and the GPU limit. The
+    // ledger's "reuse the existing claim" must not explain the subPath away, nor its notes on
+    // what the chart adds in GPU mode (PATH, the toleration) the lost limit.
+    let charts = RealCharts::unpack();
+    let lossy = charts.dir("ollama");
+    cut(&lossy, "deployment.yaml", "      runtimeClassName: {{ .Values.runtimeClassName | quote }}\n");
+    cut(&lossy, "deployment.yaml", "              subPath: {{ .Values.persistentVolume.subPath }}\n");
+    cut(&lossy, "deployment.yaml", "                  {{- $limits = merge $limits $gpuLimit }}\n");
+    let dir = charts.arg("ollama");
 
     let repo = example_repo("home-infra");
     let r = run(&["convert", OLLAMA, "--chart-dir", &dir], repo.path());
-    assert_eq!(r.code, 0, "without --strict an unexplained drop is a warning: {}", r.stderr);
+    assert_eq!(r.code, 0, "{}", r.stderr);
     let section = render_section(&r.stdout);
     let line = section.lines().find(|l| l.contains("pod runtimeClassName")).unwrap_or_else(|| panic!("{section}"));
     assert!(line.contains("nvidia") && line.contains("dropped (unexplained)"), "{line}");
     let line = section.lines().find(|l| l.contains("volumeMount /root/.ollama")).unwrap_or_else(|| panic!("{section}"));
     assert!(line.contains("pvc nfs-ai-models subPath ollama") && line.contains("changed (unexplained)"), "{line}");
-    assert!(section.contains("2 unexplained difference(s) in the render: volumeMount /root/.ollama, pod runtimeClassName"), "{section}");
+    let line = section.lines().find(|l| l.contains("resources.limits.nvidia.com/gpu")).unwrap_or_else(|| panic!("{section}"));
+    assert!(line.contains("dropped (unexplained)"), "{line}");
+    assert!(section.contains("3 unexplained difference(s) in the render:"), "{section}");
 
-    let before = snapshot(repo.path());
-    let s = run(&["convert", OLLAMA, "--chart-dir", &dir, "--strict", "--write"], repo.path());
+    let s = run(&["convert", OLLAMA, "--chart-dir", &dir, "--strict"], repo.path());
     assert_eq!(s.code, 1, "{}", s.stderr);
     assert!(s.stderr.contains("unexplained: ollama: pod runtimeClassName (dropped: nvidia → -)"), "{}", s.stderr);
     assert!(s.stderr.contains("unexplained: ollama: volumeMount /root/.ollama (changed: pvc nfs-ai-models subPath ollama → pvc nfs-ai-models)"), "{}", s.stderr);
-    assert!(s.stderr.contains("--strict"), "{}", s.stderr);
-    assert_eq!(snapshot(repo.path()), before, "--strict with unexplained rows writes nothing");
+    assert!(s.stderr.contains("unexplained: ollama: resources.limits.nvidia.com/gpu (dropped: 1 → -)"), "{}", s.stderr);
+}
+
+/// The configmap-envfrom fixture with open-webui's `env` override of OPENAI_API_BASE_URL removed:
+/// the value now reaches the pod only through `envFrom` (the generated ConfigMap).
+fn env_from_repo() -> tempfile::TempDir {
+    let repo = fixture_repo("configmap-envfrom");
+    let file = repo.path().join("kubernetes/apps/ai/open-webui/deployment.yaml");
+    let text = std::fs::read_to_string(&file).expect("deployment");
+    let env = "            - name: OPENAI_API_BASE_URL\n              value: http://litellm.ai.svc.cluster.local:4000/v1\n";
+    assert!(text.contains(env), "{text}");
+    std::fs::write(&file, text.replace(env, "")).expect("write");
+    helmigrate_tests::git(repo.path(), &["commit", "-qam", "OPENAI_API_BASE_URL only through envFrom"]);
+    repo
+}
+
+#[test]
+fn an_env_from_value_the_chart_overrides_is_compared_as_the_pod_sees_it() {
+    const WEBUI_FX: &str = "kubernetes/apps/ai/open-webui";
+    let charts = RealCharts::unpack();
+    let dir = charts.arg("open-webui");
+    let repo = env_from_repo();
+
+    // The profile puts the envFrom value into the chart's values (the chart's env would beat
+    // envFrom): preserved.
+    let r = run(&["convert", WEBUI_FX, "--render", "--strict", "--chart-dir", &dir, "-o", "json"], repo.path());
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let plan = json(&r);
+    let url = row(render_of(&plan, "open-webui"), "env OPENAI_API_BASE_URL").clone();
+    assert_eq!((url["old"].as_str(), url["status"].as_str()), (Some("\"http://litellm:4000/v1\""), Some("preserved")), "{url}");
+
+    // The mapping replaced by a --set to the chart's default: the pod would now get the chart's
+    // env value over the ConfigMap's. The row shows the envFrom value it loses; the --set on
+    // the very values path the row was mapped to is the ledger's reason (documented: "your
+    // --set/--values"), so --strict passes.
+    let set = "open-webui.openaiBaseApiUrl=https://api.openai.com/v1";
+    let r = run(&["convert", WEBUI_FX, "--render", "--strict", "--chart-dir", &dir, "--set", set, "-o", "json"], repo.path());
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let url = row(render_of(&json(&r), "open-webui"), "env OPENAI_API_BASE_URL").clone();
+    assert_eq!((url["old"].as_str(), url["rendered"].as_str(), url["status"].as_str()),
+        (Some("\"http://litellm:4000/v1\""), Some("\"https://api.openai.com/v1\""), Some("changed")), "{url}");
+    assert_eq!(url["why"], format!("set by the user (--set {set})"), "{url}");
+
+    // A chart that writes its own OPENAI_API_BASE_URL whatever the values say: the envFrom
+    // value is overridden with no reason in the ledger.
+    cut(&charts.dir("open-webui"), "workload-manager.yaml", "          value: {{ .Values.openaiBaseApiUrl | quote }}\n");
+    let tpl = charts.dir("open-webui").join("templates/workload-manager.yaml");
+    let text = std::fs::read_to_string(&tpl).expect("template");
+    std::fs::write(&tpl, text.replacen("        - name: \"OPENAI_API_BASE_URL\"\n", "        - name: \"OPENAI_API_BASE_URL\"\n          value: \"https://api.openai.com/v1\"\n", 1)).expect("write");
+    let r = run(&["convert", WEBUI_FX, "--render", "--strict", "--chart-dir", &dir], repo.path());
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("unexplained: open-webui: env OPENAI_API_BASE_URL (changed: \"http://litellm:4000/v1\" → \"https://api.openai.com/v1\")"), "{}", r.stderr);
 }
 
 #[test]
@@ -169,7 +340,8 @@ fn duplicate_env_names_are_reported_with_the_value_kubernetes_uses() {
         w["spec"]["template"]["spec"]["containers"][0]["env"] = serde_json::json!([
             { "name": "TZ", "value": "Europe/Berlin" }, { "name": "OLLAMA_KEEP_ALIVE", "value": "5m" }, { "name": "TZ", "value": "Europe/Paris" }]);
     }, &[]);
-    let dir = format!("ollama={}", chart("ollama"));
+    let charts = RealCharts::unpack();
+    let dir = charts.arg("ollama");
     let r = run(&["convert", "apps/ollama", "--chart-dir", &dir], repo.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     let section = render_section(&r.stdout);
@@ -192,7 +364,9 @@ fn failure_lines(r: &Run) -> Vec<String> {
 fn a_schema_violation_is_one_line_with_the_values_path_and_nothing_is_written() {
     let repo = example_repo("home-infra");
     let before = snapshot(repo.path());
-    let dir = format!("ollama={}", chart("ollama"));
+    // Stand-in chart: neither real chart ships a values.schema.json, so only the stand-in
+    // can show how helm's schema errors are reported.
+    let dir = format!("ollama={}", stand_in("ollama"));
     let r = run(&["convert", OLLAMA, "--chart-dir", &dir, "--set", "ollama.ollama.gpu.number=many", "--set", "ollama.bogus=1", "--write"], repo.path());
     assert_ne!(r.code, 0, "{}", r.stdout);
     let lines = failure_lines(&r);
@@ -207,21 +381,25 @@ fn a_schema_violation_is_one_line_with_the_values_path_and_nothing_is_written() 
 
 #[test]
 fn a_template_failure_is_one_line_with_the_values_path() {
+    // The real open-webui chart `fail`s when OIDC has no client secret, naming the values.
+    let charts = RealCharts::unpack();
     let repo = example_repo("home-infra");
-    let dir = format!("ollama={}", chart("ollama"));
-    let r = run(&["convert", OLLAMA, "--chart-dir", &dir, "--set", "ollama.ollama.gpu.type=intel", "-o", "json"], repo.path());
+    let dir = charts.arg("open-webui");
+    let r = run(&["convert", WEBUI, "--chart-dir", &dir, "--set", "open-webui.sso.oidc.clientExistingSecret=", "-o", "json"], repo.path());
     assert_eq!(r.code, 1, "{}", r.stderr);
     let plan = json(&r);
-    let err = render_of(&plan, "ollama")["error"].as_str().expect("render.error").to_string();
-    assert!(err.starts_with("failed to render chart ollama 1.39.0 with the generated values (values path ollama.gpu.type): execution error at"), "{err}");
-    assert!(err.contains("must be nvidia or amd, not \"intel\"") && !err.contains('\n'), "{err}");
+    let err = render_of(&plan, "open-webui")["error"].as_str().expect("render.error").to_string();
+    assert!(err.starts_with("failed to render chart open-webui 10.2.1 with the generated values (values path sso.oidc.clientSecret): execution error at (open-webui/templates/"), "{err}");
+    assert!(err.contains("You must provide either .Values.sso.oidc.clientSecret or .Values.sso.oidc.clientExistingSecret") && !err.contains('\n'), "{err}");
+    assert!(render_of(&plan, "open-webui")["rows"].as_array().is_some_and(Vec::is_empty), "no rows for a render that failed");
     assert_eq!(plan["blocked"], true);
 }
 
 #[test]
 fn values_keys_the_chart_never_reads_are_reported() {
     let repo = example_repo("home-infra");
-    let dir = format!("ollama={}", chart("ollama"));
+    let charts = RealCharts::unpack();
+    let dir = charts.arg("ollama");
     let r = run(&["convert", OLLAMA, "--chart-dir", &dir, "--set", "ollama.bogus=1", "--set", "ollama.ollama.gpuCount=2"], repo.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     let section = render_section(&r.stdout);
@@ -234,7 +412,8 @@ fn values_keys_the_chart_never_reads_are_reported() {
 #[test]
 fn a_rendered_service_port_that_differs_from_the_old_service_is_reported() {
     let repo = ollama_repo(|_| {}, &[]);
-    let dir = format!("ollama={}", chart("ollama"));
+    let charts = RealCharts::unpack();
+    let dir = charts.arg("ollama");
     let r = run(&["convert", "apps/ollama", "--chart-dir", &dir, "--set", "ollama.service.port=8080"], repo.path());
     assert_eq!(r.code, 0, "{}", r.stderr);
     let section = render_section(&r.stdout);
@@ -248,7 +427,8 @@ fn a_rendered_service_port_that_differs_from_the_old_service_is_reported() {
 fn an_httproute_to_a_service_the_render_lacks_is_reported() {
     let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: ollama\nspec:\n  rules:\n    - backendRefs:\n        - name: ollama\n          port: 11434\n";
     let repo = ollama_repo(|_| {}, &[("apps/ollama/route.yaml", route)]);
-    let dir = format!("ollama={}", chart("ollama"));
+    let charts = RealCharts::unpack();
+    let dir = charts.arg("ollama");
     let r = run(&["convert", "apps/ollama", "--chart-dir", &dir, "--set", "ollama.fullnameOverride=llm", "-o", "json"], repo.path());
     let plan = json(&r);
     let services = render_of(&plan, "ollama")["services"].as_array().expect("services").clone();
@@ -263,7 +443,8 @@ fn without_helm_or_with_no_render_there_is_no_render_section() {
     let repo = example_repo("home-infra");
     let empty = tempfile::tempdir().expect("dir");
     let path = empty.path().to_str().unwrap();
-    let dir = format!("ollama={}", chart("ollama"));
+    let charts = RealCharts::unpack();
+    let dir = charts.arg("ollama");
 
     let r = run_env(&["convert", OLLAMA, "--chart-dir", &dir, "-o", "json"], repo.path(), &[("PATH", path)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -309,7 +490,8 @@ fn an_offline_pull_is_one_warning_unless_render_was_asked_for() {
     assert!(lines[0].contains("no such host") && lines[0].contains("--chart-dir ollama=DIR"), "{}", lines[0]);
 
     // A chart folder still renders that app offline.
-    let dir = format!("ollama={}", chart("ollama"));
+    let charts = RealCharts::unpack();
+    let dir = charts.arg("ollama");
     let r = run_env(&["convert", APPS, "--chart-dir", &dir], repo.path(), &env);
     assert!(r.stdout.contains("render check: chart ollama") && r.stdout.contains("render check skipped for open-webui:"), "{}", r.stdout);
 
@@ -327,7 +509,8 @@ fn the_render_check_never_prints_secret_literals() {
             { "name": "WEBUI_SECRET_KEY", "value": "plantedsecret123" }, { "name": "TZ", "value": "Europe/Berlin" },
             { "name": "WEBUI_SECRET_KEY", "value": "plantedsecret123" }]);
     }, &[]);
-    let dir = format!("ollama={}", chart("ollama"));
+    let charts = RealCharts::unpack();
+    let dir = charts.arg("ollama");
     let t = run(&["convert", "apps/ollama", "--chart-dir", &dir, "--set", "ollama.bogus=1"], repo.path());
     assert_eq!(t.code, 0, "{}", t.stderr);
     let section = render_section(&t.stdout);
@@ -345,7 +528,8 @@ fn the_render_check_never_prints_secret_literals() {
 #[test]
 fn values_from_targets_render_with_a_placeholder_not_the_secret() {
     let repo = example_repo("home-infra");
-    let dir = format!("open-webui={}", chart("open-webui"));
+    let charts = RealCharts::unpack();
+    let dir = charts.arg("open-webui");
     let r = run(&["convert", "kubernetes/apps/base/ai/open-webui", "--render", "--strict", "--chart-dir", &dir, "-o", "json"], repo.path());
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let plan = json(&r);
@@ -376,11 +560,12 @@ fn fake_helm(dir: &Path, body: &str) -> PathBuf {
 #[test]
 fn a_pulled_chart_is_cached_by_repository_chart_and_version() {
     let tools = tempfile::tempdir().expect("dir");
+    let charts = RealCharts::unpack();
     let calls = tools.path().join("pulls");
-    // `pull` unpacks the stand-in chart where helm would and counts the calls; the rest is real helm.
+    // `pull` puts the unpacked real chart where helm would and counts the calls; the rest is real helm.
     let fake = fake_helm(tools.path(), &format!(
         "if [ \"$1\" = pull ]; then\n  echo \"$@\" >> '{calls}'\n  while [ $# -gt 0 ]; do [ \"$1\" = --untardir ] && dest=$2; shift; done\n  cp -R '{chart}' \"$dest/ollama\"\n  exit 0\nfi\nexec '{helm}' \"$@\"",
-        calls = calls.display(), chart = chart("ollama"), helm = helm().display()));
+        calls = calls.display(), chart = charts.dir("ollama").display(), helm = helm().display()));
     let cache = tempfile::tempdir().expect("cache");
     let env = [("HELMIGRATE_HELM", fake.to_str().unwrap()), ("XDG_CACHE_HOME", cache.path().to_str().unwrap())];
     let repo = example_repo("home-infra");
@@ -403,7 +588,8 @@ fn a_hanging_helm_is_stopped_and_reported_in_one_line() {
     let tools = tempfile::tempdir().expect("dir");
     let fake = fake_helm(tools.path(), "sleep 30");
     let repo = example_repo("home-infra");
-    let dir = format!("ollama={}", chart("ollama"));
+    // Stand-in chart: helm here is a script that hangs, the chart is never rendered.
+    let dir = format!("ollama={}", stand_in("ollama"));
     bin("kubectl-helmigrate"); // built before the clock starts
     let started = std::time::Instant::now();
     let r = run_env(&["convert", OLLAMA, "--chart-dir", &dir], repo.path(), &[("HELMIGRATE_HELM", fake.to_str().unwrap()), ("HELMIGRATE_HELM_TIMEOUT", "1")]);
@@ -419,7 +605,8 @@ fn garbage_from_helm_is_a_render_failure_not_a_crash() {
     let tools = tempfile::tempdir().expect("dir");
     let fake = fake_helm(tools.path(), "printf 'kind: [\\n\\0\\001 ---\\n- - -\\n'");
     let repo = example_repo("home-infra");
-    let dir = format!("ollama={}", chart("ollama"));
+    // Stand-in chart: helm here is a script printing garbage, the chart is never rendered.
+    let dir = format!("ollama={}", stand_in("ollama"));
     let r = run_env(&["convert", OLLAMA, "--chart-dir", &dir, "-o", "json"], repo.path(), &[("HELMIGRATE_HELM", fake.to_str().unwrap())]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let err = render_of(&json(&r), "ollama")["error"].as_str().expect("error").to_string();
@@ -429,7 +616,8 @@ fn garbage_from_helm_is_a_render_failure_not_a_crash() {
 #[test]
 fn a_route_fixed_by_fix_routes_is_checked_where_it_now_points() {
     let repo = example_repo("home-infra");
-    let webui = format!("open-webui={}", chart("open-webui"));
+    let charts = RealCharts::unpack();
+    let webui = charts.arg("open-webui");
     let args = ["convert", APPS, "--chart-dir", &webui, "--set", "open-webui.nameOverride=chat", "--fix-routes", "-o", "json"];
     let plan = json(&run(&args, repo.path()));
     let services = render_of(&plan, "open-webui")["services"].to_string();

@@ -171,6 +171,10 @@ mod secret_names {
     }
 }
 
+/// The probe timings Kubernetes fills in when a probe leaves them out.
+pub const PROBE_DEFAULTS: [(&str, i64); 5] =
+    [("initialDelaySeconds", 0), ("periodSeconds", 10), ("timeoutSeconds", 1), ("failureThreshold", 3), ("successThreshold", 1)];
+
 pub fn compact(v: &Value) -> String {
     let s = v.to_string();
     if s.len() > 60 { format!("{}…", &s[..s.char_indices().nth(59).map_or(s.len(), |(i, _)| i)]) } else { s }

@@ -172,9 +172,10 @@ pub fn literal(source: &EnvSource) -> Option<&str> {
 }
 
 /// Port (when not the chart's `default_port`), type, annotations, labels and nodePort of the
-/// old Service, for charts with a flat `service` block.
-/// `own`: the label keys the chart puts on its Service itself (its standard labels).
-pub fn service_extras(m: &mut Mapper, svc: &crate::model::Service, prefix: &str, default_port: i64, own: &[&str]) {
+/// old Service, for charts with a flat `service` block. A label the chart puts on its Service
+/// itself (`chart_labels`, from the profile) is not repeated in `labels`: helm would render the
+/// key twice, and the manifest does not install.
+pub fn service_extras(m: &mut Mapper, svc: &crate::model::Service, prefix: &str, default_port: i64, chart_labels: &[(&str, Option<String>)]) {
     if let Some(p) = svc.ports.first() {
         let field = format!("service {} port", svc.name);
         if p.port != default_port {
@@ -186,15 +187,20 @@ pub fn service_extras(m: &mut Mapper, svc: &crate::model::Service, prefix: &str,
     if let Some(t) = &svc.service_type {
         m.map(format!("service {} type", svc.name), &format!("{prefix}.type"), t.clone());
     }
-    // Repeating a label the chart sets on its Service is a duplicate mapping key in the render.
-    let (theirs, labels): (Map<String, Value>, Map<String, Value>) = svc.labels.clone().into_iter()
-        .partition(|(k, _)| own.contains(&k.as_str()));
-    for (k, v) in theirs {
-        m.drop(format!("service {} label {k}", svc.name), crate::model::workload::compact(&v), "the chart sets this label on its Service itself");
-    }
-    for (what, map) in [("annotations", &svc.annotations), ("labels", &labels)] {
+    for (what, map) in [("annotations", &svc.annotations), ("labels", &svc.labels)] {
+        let mut map = map.clone();
+        if what == "labels" {
+            for (k, chart) in chart_labels {
+                let Some(v) = map.remove(*k) else { continue };
+                let field = format!("service {} label {k}", svc.name);
+                match chart {
+                    Some(c) if v.as_str() == Some(c.as_str()) => m.record(field, format!("{v}"), "-", "the chart sets it itself, to the same value"),
+                    _ => m.drop(field, format!("{v}"), format!("the chart sets it itself{}", chart.as_ref().map(|c| format!(" (to {c:?})")).unwrap_or_default())),
+                }
+            }
+        }
         if !map.is_empty() {
-            m.map(format!("service {} {what}", svc.name), &format!("{prefix}.{what}"), Value::Object(map.clone()));
+            m.map(format!("service {} {what}", svc.name), &format!("{prefix}.{what}"), Value::Object(map));
         }
     }
     if let Some(np) = svc.ports.first().and_then(|p| p.node_port) {

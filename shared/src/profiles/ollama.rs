@@ -184,9 +184,8 @@ impl Profile for Ollama {
             if svc.name != name {
                 m.map_why(format!("service {}", svc.name), "fullnameOverride", svc.name.clone(), "keeps the Service name that clients use");
             }
-            // The chart's Service carries the same standard labels as its pods.
-            let own: Vec<&str> = self.chart_pod_labels(release, &m.values).into_iter().map(|(k, _)| k).collect();
-            common::service_extras(m, &svc, "service", PORT, &own);
+            let chart_labels = self.chart_pod_labels(release, &m.values);
+            common::service_extras(m, &svc, "service", PORT, &chart_labels);
         }
         // After the name overrides: the chart's own labels depend on them.
         let chart_labels = self.chart_pod_labels(release, &m.values);
@@ -203,12 +202,13 @@ fn probe(m: &mut Mapper, field: &str, key: &str, p: &Value) {
         return;
     };
     m.map(format!("{field}.httpGet.path"), &format!("{key}.path"), path);
-    // A timing the old probe left out had Kubernetes' default; the chart's own differ (a 30 s
-    // initial delay, a 3 s timeout, 6 failures), so the default is written out.
-    for (t, default) in [("initialDelaySeconds", 0), ("periodSeconds", 10), ("timeoutSeconds", 1), ("failureThreshold", 3), ("successThreshold", 1)] {
+    // The chart always renders every timing, from its own defaults (a 30 s/60 s initial delay,
+    // 6 failures…): a timing the old probe left out gets Kubernetes' default, so the probe
+    // behaves as before.
+    for (t, k8s) in crate::model::workload::PROBE_DEFAULTS {
         match p.get(t) {
             Some(v) => m.map(format!("{field}.{t}"), &format!("{key}.{t}"), v.clone()),
-            None => m.defaulted(&format!("{key}.{t}"), default, format!("{field} had no {t}: Kubernetes' default, not the chart's")),
+            None => m.defaulted(&format!("{key}.{t}"), k8s, format!("Kubernetes' default: the old {field} did not set {t}, and the chart would render its own")),
         }
     }
 }

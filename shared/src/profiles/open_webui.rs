@@ -223,9 +223,8 @@ impl Profile for OpenWebui {
                 m.map_why(format!("service {}", svc.name), "nameOverride", svc.name.clone(),
                     "keeps the Service name that routes use (it also names the workload and PVC)");
             }
-            // The chart's Service carries the same standard labels as its pods.
-            let own: Vec<&str> = self.chart_pod_labels(release, &m.values).into_iter().map(|(k, _)| k).collect();
-            common::service_extras(m, &svc, "service", SERVICE_PORT, &own);
+            let chart_labels = self.chart_pod_labels(release, &m.values);
+            common::service_extras(m, &svc, "service", SERVICE_PORT, &chart_labels);
         }
         // After nameOverride: the chart's own labels depend on it.
         let chart_labels = self.chart_pod_labels(release, &m.values);

@@ -88,6 +88,21 @@ fn unordered(v: Option<Value>) -> Option<Value> {
     })
 }
 
+/// A probe as Kubernetes runs it: the timings it left out at their defaults, `scheme: HTTP`
+/// implied. A chart that writes every timing out then compares equal to a probe that did not.
+fn probe_defaults(mut p: Value) -> Value {
+    if let Some(m) = p.as_object_mut() {
+        for (k, d) in crate::model::workload::PROBE_DEFAULTS {
+            m.entry(k).or_insert(Value::from(d));
+        }
+        if let Some(h) = m.get_mut("httpGet").and_then(Value::as_object_mut)
+            && h.get("scheme").and_then(Value::as_str) == Some("HTTP") {
+            h.remove("scheme");
+        }
+    }
+    p
+}
+
 /// The container a profile deploys: the first whose image it detects, else the first.
 pub fn main_container<'a>(w: &'a Workload, detects: &dyn Fn(&crate::model::Image) -> bool) -> Option<&'a Container> {
     w.containers.iter().find(|c| detects(&c.image)).or(w.containers.first())
@@ -211,8 +226,15 @@ fn explain(plan: &AppPlan, keys: &[String], extra_paths: &[&str]) -> Option<Stri
     }
     let mut paths: Vec<&str> = direct.iter().map(|e| e.path.as_str()).filter(|p| !p.is_empty()).collect();
     paths.extend_from_slice(extra_paths);
-    if let Some(e) = plan.ledger.iter().find(|e| matches!(e.status, Status::Overridden | Status::Defaulted)
-        && !e.path.is_empty() && paths.iter().any(|p| paths_overlap(p, &e.path))) {
+    let overlaps = |e: &&crate::plan::Entry| !e.path.is_empty() && paths.iter().any(|p| paths_overlap(p, &e.path));
+    // The user's own --set/--values first: it is the nearest cause of a change at its path.
+    if let Some(e) = plan.ledger.iter().filter(|e| e.status == Status::Overridden).find(overlaps) {
+        return Some(reason(e));
+    }
+    // Then a default helmigrate set at that path. A note on what the chart does by itself at a
+    // path (`in GPU mode the chart sets PATH…`, recorded at `ollama.gpu.enabled`) names another
+    // field: it must not explain a GPU limit the render lost.
+    if let Some(e) = plan.ledger.iter().filter(|e| e.status == Status::Defaulted && sets_value(plan, e)).find(overlaps) {
         return Some(reason(e));
     }
     // A mapping with a stated reason explains only its own field's rename or rewrite (an env
@@ -221,6 +243,24 @@ fn explain(plan: &AppPlan, keys: &[String], extra_paths: &[&str]) -> Option<Stri
     let rewrites = keys[0].starts_with("env ") || keys[0] == "image" || keys[0] == "pod tolerations";
     direct.iter().find(|e| rewrites && (e.field == keys[0] || keys[0] == "image" && e.field == "image tag") && !e.why.is_empty() && e.why != "chart default")
         .map(|e| reason(e))
+}
+
+/// Whether a defaulted ledger entry records a value helmigrate put into the values (`defaulted`),
+/// rather than a note on what the chart does on its own (`chart_default`, whose value describes
+/// the chart's addition).
+fn sets_value(plan: &AppPlan, e: &crate::plan::Entry) -> bool {
+    let mut v = &plan.values;
+    for seg in crate::plan::split_path(&e.path) {
+        match v.get(&seg) {
+            Some(next) => v = next,
+            None => return false,
+        }
+    }
+    let shown = match v {
+        Value::String(s) => format!("{s:?}"),
+        other => compact(other),
+    };
+    shown == e.value
 }
 
 /// Compare the old app with the rendered one: one row per field a user would check.
@@ -324,7 +364,9 @@ pub fn compare(plan: &AppPlan, old: &App, rendered: &Workload, rendered_services
     keys.sort();
     keys.dedup();
     for k in keys {
-        rows.value(k.clone(), oc.rest.get(k).cloned(), rc.rest.get(k).cloned(), &[], &[]);
+        let (o, r) = (oc.rest.get(k).cloned(), rc.rest.get(k).cloned());
+        let (o, r) = if k.ends_with("Probe") { (o.map(probe_defaults), r.map(probe_defaults)) } else { (o, r) };
+        rows.value(k.clone(), o, r, &[], &[]);
     }
 
     // Pod fields: runtimeClassName, securityContext, scheduling and the rest.

@@ -337,6 +337,53 @@ mod tests {
         assert!(row.unexplained, "{row:?}");
     }
 
+    /// An ollama app with a GPU limit and a readiness probe that sets only its period, planned,
+    /// and the rows against a rendered Deployment `rendered_container` (YAML, indented 8).
+    fn gpu_rows(rendered_container: &str) -> Vec<Row> {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            (".helmigrate.yaml", String::new()),
+            ("apps/kustomization.yaml", "namespace: ai\nresources:\n  - ollama.yaml\n".to_string()),
+            ("apps/ollama.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ollama\nspec:\n  selector:\n    matchLabels:\n      app: ollama\n  template:\n    metadata:\n      labels:\n        app: ollama\n    spec:\n      containers:\n        - name: ollama\n          image: ollama/ollama:0.15.2\n          readinessProbe:\n            httpGet:\n              path: /api/version\n              port: 11434\n            periodSeconds: 15\n          resources:\n            limits:\n              nvidia.com/gpu: 1\n".to_string()),
+        ];
+        for (p, t) in &files {
+            std::fs::create_dir_all(dir.path().join(p).parent().unwrap()).unwrap();
+            std::fs::write(dir.path().join(p), t).unwrap();
+        }
+        let tree = crate::plan::load(&dir.path().join("apps")).unwrap();
+        let plan = crate::plan::plan_tree(&tree, &Default::default()).unwrap();
+        let old = collect_apps(&tree).unwrap().remove(0);
+        let rendered = rendered_apps(&format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ollama\nspec:\n  selector:\n    matchLabels:\n      app: ollama\n  template:\n    metadata:\n      labels:\n        app: ollama\n    spec:\n      containers:\n        - name: ollama\n          image: ollama/ollama:0.15.2\n{rendered_container}"), "ai").unwrap();
+        let detects = |i: &crate::model::Image| i.short_repository() == "ollama/ollama";
+        fidelity::compare(&plan.apps[0], &old, &rendered[0].workload, &[], &detects)
+    }
+
+    #[test]
+    fn a_lost_gpu_limit_is_not_explained_by_the_charts_gpu_notes() {
+        // The ledger notes at `ollama.gpu.enabled` that the chart adds PATH and a toleration in
+        // GPU mode: those name other fields, not a reason for the limit to go.
+        let rows = gpu_rows("          env:\n            - name: PATH\n              value: /usr/local/nvidia/bin:/usr/bin\n");
+        let gpu = rows.iter().find(|r| r.field == "resources.limits.nvidia.com/gpu").expect("a GPU row");
+        assert_eq!((gpu.status, gpu.unexplained), (RowStatus::Dropped, true), "{gpu:?}");
+        // The same limit rendered: preserved.
+        let rows = gpu_rows("          resources:\n            limits:\n              nvidia.com/gpu: 1\n");
+        let gpu = rows.iter().find(|r| r.field == "resources.limits.nvidia.com/gpu").expect("a GPU row");
+        assert_eq!(gpu.status, RowStatus::Preserved, "{gpu:?}");
+    }
+
+    #[test]
+    fn probe_timings_compare_with_kubernetes_defaults_filled_in() {
+        // The chart writes every timing out; the old probe left all but the period to Kubernetes.
+        let same = "          readinessProbe:\n            httpGet:\n              path: /api/version\n              port: 11434\n              scheme: HTTP\n            initialDelaySeconds: 0\n            periodSeconds: 15\n            timeoutSeconds: 1\n            successThreshold: 1\n            failureThreshold: 3\n";
+        let rows = gpu_rows(same);
+        let probe = rows.iter().find(|r| r.field == "readinessProbe").expect("a probe row");
+        assert_eq!(probe.status, RowStatus::Preserved, "{probe:?}");
+        // The chart's own defaults (a 30 s delay, 6 failures) are a change nothing explains.
+        let rows = gpu_rows(&same.replace("initialDelaySeconds: 0", "initialDelaySeconds: 30").replace("failureThreshold: 3", "failureThreshold: 6"));
+        let probe = rows.iter().find(|r| r.field == "readinessProbe").expect("a probe row");
+        assert_eq!((probe.status, probe.unexplained), (RowStatus::Changed, true), "{probe:?}");
+    }
+
     #[test]
     fn values_from_targets_get_placeholders() {
         let vf = [serde_json::json!({"kind": "Secret", "name": "s", "valuesKey": "client-id", "targetPath": "sso.oidc.clientId"}),
