@@ -108,7 +108,15 @@ pub fn kustomizations(root: &Path) -> Vec<FluxKustomization> {
 /// whose path merely holds the file's folder but reaches it only through another Flux
 /// Kustomization (the `ks.yaml` layout) does not apply it.
 pub fn applying<'k>(root: &Path, all: &'k [FluxKustomization], file: &str) -> Vec<&'k FluxKustomization> {
-    all.iter().filter(|k| reached_files(root, &k.path).contains(file)).collect()
+    let reached: Vec<(&FluxKustomization, HashSet<String>)> = all.iter().map(|k| (k, reached_files(root, &k.path))).collect();
+    let direct: Vec<&FluxKustomization> = reached.iter().filter(|(_, r)| r.contains(file)).map(|(k, _)| *k).collect();
+    if !direct.is_empty() {
+        return direct;
+    }
+    // A file not (or no longer) listed, such as a HelmRelease a rollback removed: the
+    // Kustomizations that read the other files of its folder.
+    let dir = Path::new(file).parent();
+    reached.iter().filter(|(_, r)| r.iter().any(|f| Path::new(f).parent() == dir)).map(|(k, _)| *k).collect()
 }
 
 /// Every file a build of the folder `dir` (repo-relative, `.` for the root) reads as a
