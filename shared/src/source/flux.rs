@@ -143,7 +143,7 @@ fn reach(root: &Path, dir: &Path, entry: bool, seen: &mut HashSet<PathBuf>, out:
             for f in yaml_files(&dir) {
                 let p = dir.join(&f);
                 match p.ancestors().skip(1).take_while(|a| *a != dir).find(|a| KUSTOMIZATION_NAMES.iter().any(|n| a.join(n).is_file())) {
-                    Some(sub) => reach(root, &sub.to_path_buf(), false, seen, out),
+                    Some(sub) => reach(root, sub, false, seen, out),
                     None => {
                         out.insert(rel(&p));
                     }
