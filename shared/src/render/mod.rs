@@ -303,27 +303,34 @@ mod tests {
         assert!(rendered_apps("", "ai").is_ok_and(|a| a.is_empty()));
     }
 
-    /// A one-app repo (ollama, port `port_yaml`, Service `target`) planned, and the chart's
-    /// rendered Deployment with the port named `http`: the port row.
-    fn port_row(port_yaml: &str, target: &str) -> Row {
+    /// The render rows of a one-app repo (`manifests` in `apps/ollama.yaml`, namespace `ai`),
+    /// planned and compared against the chart's rendered Deployment `rendered`.
+    fn rows(manifests: &str, rendered: &str) -> Vec<Row> {
         let dir = tempfile::tempdir().unwrap();
         let files = [
-            (".helmigrate.yaml", String::new()),
-            ("apps/kustomization.yaml", "namespace: ai\nresources:\n  - ollama.yaml\n".to_string()),
-            ("apps/ollama.yaml", format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ollama\nspec:\n  selector:\n    matchLabels:\n      app: ollama\n  template:\n    metadata:\n      labels:\n        app: ollama\n    spec:\n      containers:\n        - name: ollama\n          image: ollama/ollama:0.15.2\n          ports:\n            - {port_yaml}\n\
-                ---\napiVersion: v1\nkind: Service\nmetadata:\n  name: ollama\nspec:\n  selector:\n    app: ollama\n  ports:\n    - port: 11434\n      targetPort: {target}\n")),
+            (".helmigrate.yaml", ""),
+            ("apps/kustomization.yaml", "namespace: ai\nresources:\n  - ollama.yaml\n"),
+            ("apps/ollama.yaml", manifests),
         ];
-        for (p, t) in &files {
+        for (p, t) in files {
             std::fs::create_dir_all(dir.path().join(p).parent().unwrap()).unwrap();
             std::fs::write(dir.path().join(p), t).unwrap();
         }
         let tree = crate::plan::load(&dir.path().join("apps")).unwrap();
         let plan = crate::plan::plan_tree(&tree, &Default::default()).unwrap();
         let old = collect_apps(&tree).unwrap().remove(0);
-        let rendered = rendered_apps("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ollama\nspec:\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: ollama\n  template:\n    metadata:\n      labels:\n        app.kubernetes.io/name: ollama\n    spec:\n      containers:\n        - name: ollama\n          image: ollama/ollama:0.15.2\n          ports:\n            - name: http\n              containerPort: 11434\n              protocol: TCP\n", "ai").unwrap();
+        let rendered = rendered_apps(rendered, "ai").unwrap();
         let detects = |i: &crate::model::Image| i.short_repository() == "ollama/ollama";
-        let rows = fidelity::compare(&plan.apps[0], &old, &rendered[0].workload, &[], &detects);
-        rows.into_iter().find(|r| r.field.starts_with("port ")).expect("a port row")
+        fidelity::compare(&plan.apps[0], &old, &rendered[0].workload, &[], &detects)
+    }
+
+    /// A one-app repo (ollama, port `port_yaml`, Service `target`) planned, and the chart's
+    /// rendered Deployment with the port named `http`: the port row.
+    fn port_row(port_yaml: &str, target: &str) -> Row {
+        let manifests = format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ollama\nspec:\n  selector:\n    matchLabels:\n      app: ollama\n  template:\n    metadata:\n      labels:\n        app: ollama\n    spec:\n      containers:\n        - name: ollama\n          image: ollama/ollama:0.15.2\n          ports:\n            - {port_yaml}\n\
+                ---\napiVersion: v1\nkind: Service\nmetadata:\n  name: ollama\nspec:\n  selector:\n    app: ollama\n  ports:\n    - port: 11434\n      targetPort: {target}\n");
+        let rendered = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ollama\nspec:\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: ollama\n  template:\n    metadata:\n      labels:\n        app.kubernetes.io/name: ollama\n    spec:\n      containers:\n        - name: ollama\n          image: ollama/ollama:0.15.2\n          ports:\n            - name: http\n              containerPort: 11434\n              protocol: TCP\n";
+        rows(&manifests, rendered).into_iter().find(|r| r.field.starts_with("port ")).expect("a port row")
     }
 
     #[test]
@@ -340,22 +347,8 @@ mod tests {
     /// An ollama app with a GPU limit and a readiness probe that sets only its period, planned,
     /// and the rows against a rendered Deployment `rendered_container` (YAML, indented 8).
     fn gpu_rows(rendered_container: &str) -> Vec<Row> {
-        let dir = tempfile::tempdir().unwrap();
-        let files = [
-            (".helmigrate.yaml", String::new()),
-            ("apps/kustomization.yaml", "namespace: ai\nresources:\n  - ollama.yaml\n".to_string()),
-            ("apps/ollama.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ollama\nspec:\n  selector:\n    matchLabels:\n      app: ollama\n  template:\n    metadata:\n      labels:\n        app: ollama\n    spec:\n      containers:\n        - name: ollama\n          image: ollama/ollama:0.15.2\n          readinessProbe:\n            httpGet:\n              path: /api/version\n              port: 11434\n            periodSeconds: 15\n          resources:\n            limits:\n              nvidia.com/gpu: 1\n".to_string()),
-        ];
-        for (p, t) in &files {
-            std::fs::create_dir_all(dir.path().join(p).parent().unwrap()).unwrap();
-            std::fs::write(dir.path().join(p), t).unwrap();
-        }
-        let tree = crate::plan::load(&dir.path().join("apps")).unwrap();
-        let plan = crate::plan::plan_tree(&tree, &Default::default()).unwrap();
-        let old = collect_apps(&tree).unwrap().remove(0);
-        let rendered = rendered_apps(&format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ollama\nspec:\n  selector:\n    matchLabels:\n      app: ollama\n  template:\n    metadata:\n      labels:\n        app: ollama\n    spec:\n      containers:\n        - name: ollama\n          image: ollama/ollama:0.15.2\n{rendered_container}"), "ai").unwrap();
-        let detects = |i: &crate::model::Image| i.short_repository() == "ollama/ollama";
-        fidelity::compare(&plan.apps[0], &old, &rendered[0].workload, &[], &detects)
+        let manifests = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ollama\nspec:\n  selector:\n    matchLabels:\n      app: ollama\n  template:\n    metadata:\n      labels:\n        app: ollama\n    spec:\n      containers:\n        - name: ollama\n          image: ollama/ollama:0.15.2\n          readinessProbe:\n            httpGet:\n              path: /api/version\n              port: 11434\n            periodSeconds: 15\n          resources:\n            limits:\n              nvidia.com/gpu: 1\n";
+        rows(manifests, &format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ollama\nspec:\n  selector:\n    matchLabels:\n      app: ollama\n  template:\n    metadata:\n      labels:\n        app: ollama\n    spec:\n      containers:\n        - name: ollama\n          image: ollama/ollama:0.15.2\n{rendered_container}"))
     }
 
     #[test]
