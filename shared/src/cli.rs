@@ -1,26 +1,13 @@
 //! Command-line entry points for both plugins. Each binary's `main` calls one function here.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use crate::cmd;
 use crate::error::exit;
 
-/// Cluster connection flags, shared by every subcommand (kubectl's names and meaning).
-#[derive(Args, Debug, Clone, Default)]
-pub struct KubeArgs {
-    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
-    #[arg(long, global = true, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use
-    #[arg(long, global = true, value_name = "NAME")]
-    pub context: Option<String>,
-    /// Namespace (default: the context's namespace)
-    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
-    pub namespace: Option<String>,
-}
+pub use crate::cluster::KubeArgs;
 
 #[derive(Parser, Debug)]
 #[command(name = "kubectl-helmigrate", bin_name = "kubectl helmigrate", version,

@@ -8,6 +8,7 @@
 pub mod error;
 pub mod process;
 pub mod model;
+pub mod mapping;
 pub mod plan;
 pub mod profiles;
 pub mod redact;

@@ -139,9 +139,17 @@ pub fn strip(kind: &str, mut value: Value) -> Value {
         }
         "Service" => {
             if let Some(spec) = obj(&mut value, "spec") {
+                // Allocated by the apiserver, except a headless Service's `None`, which its
+                // author chose (and which can never change afterwards).
+                let headless = spec.get("clusterIP").and_then(Value::as_str) == Some("None");
                 for k in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
                     spec.remove(k);
                 }
+                if headless {
+                    spec.insert("clusterIP".into(), json!("None"));
+                }
+                remove_if(spec, "externalTrafficPolicy", json!("Cluster"));
+                remove_if(spec, "allocateLoadBalancerNodePorts", json!(true));
                 remove_if(spec, "internalTrafficPolicy", json!("Cluster"));
                 remove_if(spec, "sessionAffinity", json!("None"));
                 remove_if(spec, "type", json!("ClusterIP"));

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::{Cluster, defaults};
 use crate::error::Result;
+use crate::profiles::SourceKind;
 use crate::plan::{Source, Sources};
 use crate::source::flux::FluxKustomization;
 use crate::source::{Object, Tree};
@@ -147,10 +148,11 @@ pub async fn load(cluster: &Cluster) -> Result<(Tree, Sources)> {
     let config_maps_path = format!("/api/v1/namespaces/{ns}/configmaps");
     let config_maps = get_list(cluster, &config_maps_path);
     let repos = get_list(cluster, "/apis/source.toolkit.fluxcd.io/v1/helmrepositories");
+    let oci_repos = get_list(cluster, "/apis/source.toolkit.fluxcd.io/v1/ocirepositories");
     // The volumes behind the namespace's claims, for the hand-over's reclaim-policy check: one
     // list beside the others (no extra round trip); a role without it still converts.
     let volumes = get_list(cluster, "/api/v1/persistentvolumes");
-    let (lists, secrets, config_maps, repos, volumes) = tokio::join!(futures::future::join_all(lists), secrets, config_maps, repos, volumes);
+    let (lists, secrets, config_maps, repos, oci_repos, volumes) = tokio::join!(futures::future::join_all(lists), secrets, config_maps, repos, oci_repos, volumes);
 
     let mut tree = Tree { root: PathBuf::new(), ..Default::default() };
     for list in lists {
@@ -178,15 +180,20 @@ pub async fn load(cluster: &Cluster) -> Result<(Tree, Sources)> {
     push_volumes(&mut tree, ours);
     hand_over_context(cluster, &mut tree).await;
     let mut sources = Sources { default_namespace: Some("flux-system".into()), ..Default::default() };
-    // Existing HelmRepositories are reused when readable; a namespaced role may not see them.
-    for r in repos.unwrap_or_default() {
+    // Existing sources are reused when readable; a namespaced role may not see them.
+    let kinds = [(SourceKind::HelmRepository, repos), (SourceKind::OciRepository, oci_repos)];
+    for (kind, r) in kinds.into_iter().flat_map(|(k, list)| list.unwrap_or_default().into_iter().map(move |r| (k, r))) {
         let Some(url) = r.pointer("/spec/url").and_then(Value::as_str) else { continue };
+        let at = |p: &str| r.pointer(p).and_then(Value::as_str).map(str::to_string);
         sources.known.push(Source {
-            name: r.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
-            namespace: r.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string),
+            kind,
+            name: at("/metadata/name").unwrap_or_default(),
+            namespace: at("/metadata/namespace"),
             url: url.to_string(),
+            tag: at("/spec/ref/tag"),
             file: String::new(),
-            interval: r.pointer("/spec/interval").and_then(Value::as_str).map(str::to_string),
+            interval: at("/spec/interval"),
+            in_namespace: None,
         });
     }
     Ok((tree, sources))

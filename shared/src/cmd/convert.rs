@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::apply;
-use crate::cli::KubeArgs;
+use crate::cluster::KubeArgs;
 use crate::error::{Error, Result, exit};
 use crate::output;
 use crate::plan::{self, Options, Overrides};
@@ -75,6 +75,48 @@ pub struct ConvertArgs {
     /// Exit 1 (nothing written) when the render changes or drops a field the ledger does not explain
     #[arg(long)]
     pub strict: bool,
+    /// Convert every workload no chart profile recognises with this chart, which runs any
+    /// Deployment or StatefulSet (app-template)
+    #[arg(long, value_name = "CHART")]
+    pub fallback: Option<String>,
+    /// Convert one app with this chart whatever the profiles recognise, e.g. comfyui=app-template (repeatable)
+    #[arg(long = "chart", value_name = "APP=CHART")]
+    pub chart: Vec<String>,
+    /// The Flux source to write for the charts: a HelmRepository (https index) or an
+    /// OCIRepository (default: how each chart is usually published)
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub chart_source: Option<ChartSource>,
+    /// Fetch chart CHART from this repository instead of the published one, e.g. a mirror:
+    /// ollama=https://charts.example.internal/ or app-template=oci://registry.local/helm/app-template
+    /// (written into the source and used by the render check; repeatable)
+    #[arg(long = "chart-repo", value_name = "CHART=URL")]
+    pub chart_repo: Vec<String>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChartSource {
+    /// A HelmRepository and the HelmRelease's chart.spec
+    Helmrepository,
+    /// An OCIRepository and the HelmRelease's chartRef
+    Ocirepository,
+}
+
+/// `KEY=VALUE` arguments of `flag` as pairs; a malformed one is a usage error.
+fn pairs<'a>(flag: &str, what: &str, list: &'a [String]) -> Result<Vec<(&'a str, &'a str)>> {
+    list.iter().map(|a| a.split_once('=').filter(|(k, v)| !k.is_empty() && !v.is_empty())
+        .ok_or_else(|| Error::usage(format!("parse {flag}"), format!("`{a}` is not {what}"))))
+        .collect()
+}
+
+/// A chart name a profile exists for (`generic`: one that runs any workload).
+fn known_chart(flag: &str, chart: &str, generic: bool) -> Result<()> {
+    let candidates: Vec<&dyn crate::profiles::Profile> = if generic { crate::profiles::generic().collect() } else { crate::profiles::all().to_vec() };
+    if candidates.iter().any(|p| p.chart().name == chart) {
+        return Ok(());
+    }
+    let names: Vec<&str> = candidates.iter().map(|p| p.chart().name).collect();
+    let what = if generic { "chart profile that runs any workload" } else { "chart profile" };
+    Err(Error::usage(format!("parse {flag}"), format!("no {what} named `{chart}` (known: {})", names.join(", "))))
 }
 
 impl ConvertArgs {
@@ -86,25 +128,34 @@ impl ConvertArgs {
         for v in &self.values {
             overrides.add_values_file(v)?;
         }
-        let mut chart_versions = BTreeMap::new();
-        for cv in &self.chart_version {
-            let (chart, version) = cv.split_once('=').filter(|(c, v)| !c.is_empty() && !v.is_empty())
-                .ok_or_else(|| Error::usage("parse --chart-version", format!("`{cv}` is not CHART=VERSION")))?;
-            chart_versions.insert(chart.to_string(), version.to_string());
+        let owned = |v: Vec<(&str, &str)>| v.into_iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<BTreeMap<_, _>>();
+        let chart_versions = owned(pairs("--chart-version", "CHART=VERSION", &self.chart_version)?);
+        let charts = owned(pairs("--chart", "APP=CHART", &self.chart)?);
+        for chart in charts.values() {
+            known_chart("--chart", chart, false)?;
         }
-        Ok(Options { overrides, chart_versions, prepare: self.prepare, fix_routes: self.fix_routes })
+        if let Some(f) = &self.fallback {
+            known_chart("--fallback", f, true)?;
+        }
+        let chart_repos = owned(pairs("--chart-repo", "CHART=URL", &self.chart_repo)?);
+        for (chart, url) in &chart_repos {
+            known_chart("--chart-repo", chart, false)?;
+            if !["https://", "http://", "oci://"].iter().any(|p| url.starts_with(p)) {
+                return Err(Error::usage("parse --chart-repo", format!("`{url}` is not an https://, http:// or oci:// URL")));
+            }
+        }
+        let source_kind = self.chart_source.map(|k| match k {
+            ChartSource::Helmrepository => crate::profiles::SourceKind::HelmRepository,
+            ChartSource::Ocirepository => crate::profiles::SourceKind::OciRepository,
+        });
+        Ok(Options { overrides, chart_versions, prepare: self.prepare, fix_routes: self.fix_routes, fallback: self.fallback.clone(), charts, source_kind, chart_repos })
     }
 
     fn render_options(&self) -> Result<render::Options> {
         let mode = if self.no_render { render::Mode::Off } else if self.render { render::Mode::On } else { render::Mode::Auto };
         let mut chart_dirs = BTreeMap::new();
-        for cd in &self.chart_dir {
-            let (chart, dir) = cd.split_once('=').filter(|(c, d)| !c.is_empty() && !d.is_empty())
-                .ok_or_else(|| Error::usage("parse --chart-dir", format!("`{cd}` is not CHART=DIR")))?;
-            if crate::profiles::by_chart_name(chart).is_none() {
-                let names: Vec<&str> = crate::profiles::all().iter().map(|p| p.chart().name).collect();
-                return Err(Error::usage("parse --chart-dir", format!("no chart profile named `{chart}` (known: {})", names.join(", "))));
-            }
+        for (chart, dir) in pairs("--chart-dir", "CHART=DIR", &self.chart_dir)? {
+            known_chart("--chart-dir", chart, false)?;
             let dir = PathBuf::from(dir);
             if !dir.join("Chart.yaml").is_file() {
                 return Err(Error::usage("parse --chart-dir", format!("{} has no Chart.yaml: pass an unpacked chart folder", dir.display())));

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde_json::Value;
 
-use crate::cli::KubeArgs;
+use crate::cluster::KubeArgs;
 use crate::cluster::flux::{self, FluxKind, ObjectRef, Reconciliation, WatchEnd};
 use crate::cluster::{self, Cluster};
 use crate::error::{Error, Fault, Result, exit};

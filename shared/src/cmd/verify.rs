@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
 
-use crate::cli::KubeArgs;
+use crate::cluster::KubeArgs;
 use crate::cluster;
 use crate::error::{Error, Result, exit};
 use crate::verify::{self, Outcome, Report};

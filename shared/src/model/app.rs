@@ -15,6 +15,7 @@ pub struct ServicePort {
     pub target_port: Option<Value>,
     pub protocol: Option<String>,
     pub node_port: Option<i64>,
+    pub app_protocol: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,6 +30,8 @@ pub struct Service {
     pub selector: Map<String, Value>,
     pub annotations: Map<String, Value>,
     pub labels: Map<String, Value>,
+    /// Every other `spec` field (clusterIP, externalTrafficPolicy, loadBalancerIP…) as written.
+    pub rest: Map<String, Value>,
 }
 
 /// An HTTPRoute or Ingress and the Services it sends traffic to.
@@ -130,6 +133,7 @@ fn service_from(value: &Value, name: &str, origin: Origin, object: usize) -> Ser
             target_port: p.get("targetPort").cloned(),
             protocol: p.get("protocol").and_then(Value::as_str).map(str::to_string),
             node_port: p.get("nodePort").and_then(Value::as_i64),
+            app_protocol: p.get("appProtocol").and_then(Value::as_str).map(str::to_string),
         }))
         .collect();
     Service {
@@ -139,8 +143,15 @@ fn service_from(value: &Value, name: &str, origin: Origin, object: usize) -> Ser
         service_type: spec.and_then(|s| s.get("type")).and_then(Value::as_str).map(str::to_string),
         ports,
         selector: map_of(spec.and_then(|s| s.get("selector"))),
-        annotations: map_of(value.pointer("/metadata/annotations")),
-        labels: map_of(value.pointer("/metadata/labels")),
+        annotations: super::workload::own_metadata(value.pointer("/metadata/annotations")),
+        labels: super::workload::own_metadata(value.pointer("/metadata/labels")),
+        rest: spec.and_then(Value::as_object).map(|m| {
+            let mut m = m.clone();
+            for k in ["type", "ports", "selector"] {
+                m.remove(k);
+            }
+            m
+        }).unwrap_or_default(),
     }
 }
 

@@ -312,6 +312,10 @@ pub struct Workload {
     /// Whether the manifest itself set metadata.namespace (else a kustomization does).
     pub explicit_namespace: bool,
     pub origin: Origin,
+    /// The workload object's own labels and annotations, without the ones Flux, Helm and the
+    /// apiserver put there (see [`own_metadata`]).
+    pub labels: Map<String, Value>,
+    pub annotations: Map<String, Value>,
     /// Labels on the pod template, used to match Services.
     pub pod_labels: Map<String, Value>,
     pub pod_annotations: Map<String, Value>,
@@ -364,6 +368,8 @@ impl Workload {
             namespace,
             name,
             origin,
+            labels: own_metadata(meta.get("labels")),
+            annotations: own_metadata(meta.get("annotations")),
             pod_labels: obj(tmeta.get("labels")).unwrap_or_default(),
             pod_annotations: obj(tmeta.get("annotations")).unwrap_or_default(),
             spec,
@@ -389,6 +395,20 @@ impl Workload {
             })
             .collect()
     }
+}
+
+/// Object metadata (labels or annotations) as its author wrote it: without what
+/// kustomize-controller (`kustomize.toolkit.fluxcd.io/…`), Helm (`meta.helm.sh/…`,
+/// `app.kubernetes.io/managed-by: Helm`, the hand-over marks) and the apiserver or kubectl
+/// (`deployment.kubernetes.io/revision`, `kubectl.kubernetes.io/last-applied-configuration`) add.
+pub fn own_metadata(v: Option<&Value>) -> Map<String, Value> {
+    let mut m = obj(v).unwrap_or_default();
+    m.retain(|k, v| {
+        !(k.starts_with("kustomize.toolkit.fluxcd.io/") || k.starts_with("meta.helm.sh/") || k.starts_with("helm.toolkit.fluxcd.io/")
+            || k == "deployment.kubernetes.io/revision" || k == "kubectl.kubernetes.io/last-applied-configuration"
+            || (k == "app.kubernetes.io/managed-by" && v == "Helm"))
+    });
+    m
 }
 
 fn obj(v: Option<&Value>) -> Option<Map<String, Value>> {

@@ -53,7 +53,7 @@ fn text_unmasked(plan: &Plan) -> String {
     let mut out = String::new();
     for app in &plan.apps {
         out.push_str(&paint(&format!("{} → chart {} {}", app_title(app), app.chart.name, app.chart.version), |s| s.bold().to_string()));
-        out.push_str(&format!("\n  repository {} (HelmRepository {}), release {}\n", app.chart.repository, app.source, app.release_name));
+        out.push_str(&format!("\n  repository {} ({}), release {}\n", app.chart.repository, app.source, app.release_name));
         out.push_str(&table::ledger(&app.ledger, color()));
         out.push('\n');
         for w in &app.warnings {

@@ -7,11 +7,10 @@ use serde_json::{Value, json};
 use super::files::{FileChange, FileSet};
 use super::handover::{self, Handover};
 use super::kustomization::edit_resources;
-use super::ledger::{Entry, Level, Status, Warning};
-use super::mapper::Mapper;
+use crate::mapping::{Entry, Level, Status, Warning, leaf_paths, merge};
+use crate::mapping::Mapper;
 use super::overrides::Overrides;
 use super::sources::Sources;
-use super::values::{leaf_paths, merge};
 use crate::error::{Error, Origin, Result};
 use crate::model::{App, collect};
 use crate::profiles::{self, Profile};
@@ -27,13 +26,54 @@ pub struct Options {
     pub prepare: bool,
     /// Point routes whose backend the chart's Service would not match at that Service.
     pub fix_routes: bool,
+    /// A chart that runs any workload, for every workload no profile recognises (`--fallback`).
+    pub fallback: Option<String>,
+    /// app → chart, whatever the profiles recognise (`--chart APP=CHART`).
+    pub charts: BTreeMap<String, String>,
+    /// The source kind to write instead of the chart's usual one (`--chart-source`).
+    pub source_kind: Option<crate::profiles::SourceKind>,
+    /// chart → the repository URL to write and pull from instead of the published one
+    /// (`--chart-repo`, for mirrors); an `oci://` URL makes the source an OCIRepository.
+    pub chart_repos: BTreeMap<String, String>,
+}
+
+impl Options {
+    /// The chart profile that converts `app`: the one the user named for it, else the one that
+    /// recognises it, else the fallback.
+    pub fn profile_for(&self, app: &App) -> Option<&'static dyn Profile> {
+        if let Some(chart) = self.charts.get(&app.workload.name) {
+            return profiles::by_chart_name(chart);
+        }
+        profiles::detect(app).or_else(|| self.fallback.as_deref().and_then(profiles::by_chart_name))
+    }
+
+    /// Where and how Flux fetches `chart` for this plan.
+    fn wanted_source(&self, chart: &crate::profiles::Chart, version: &str) -> super::sources::Wanted {
+        use crate::profiles::SourceKind;
+        let mirror = self.chart_repos.get(chart.name);
+        let kind = match (mirror, self.source_kind) {
+            (Some(url), _) if url.starts_with("oci://") => SourceKind::OciRepository,
+            (Some(_), _) => SourceKind::HelmRepository,
+            (None, Some(k)) if k != SourceKind::OciRepository || chart.oci.is_some() => k,
+            (None, _) => chart.source,
+        };
+        let url = match (mirror, kind) {
+            (Some(u), _) => u.clone(),
+            (None, SourceKind::OciRepository) => chart.oci.unwrap_or(chart.repository).to_string(),
+            (None, SourceKind::HelmRepository) => chart.repository.to_string(),
+        };
+        super::sources::Wanted { kind, url, name: chart.source_name.to_string(), version: version.to_string() }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ChartInfo {
     pub name: String,
     pub version: String,
+    /// Where the chart is pulled from: a Helm repository URL or an `oci://` artifact.
     pub repository: String,
+    /// `HelmRepository` or `OCIRepository`.
+    pub source_kind: &'static str,
 }
 
 /// The migration of one workload onto its chart.
@@ -216,9 +256,9 @@ fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Optio
     let releases: Vec<&source::Object> = tree.objects.iter().filter(|o| o.kind == "HelmRelease").collect();
     plan.migrated = releases.iter().map(|o| format!("{}/{}", o.namespace.as_deref().unwrap_or("-"), o.name)).collect();
 
-    for name in opts.overrides.apps() {
-        if !apps.iter().any(|a| a.workload.name == name && profiles::detect(a).is_some()) {
-            let known: Vec<&str> = apps.iter().filter(|a| profiles::detect(a).is_some()).map(|a| a.workload.name.as_str()).collect();
+    for name in opts.overrides.apps().into_iter().chain(opts.charts.keys().map(String::as_str)) {
+        if !apps.iter().any(|a| a.workload.name == name && opts.profile_for(a).is_some()) {
+            let known: Vec<&str> = apps.iter().filter(|a| opts.profile_for(a).is_some()).map(|a| a.workload.name.as_str()).collect();
             return Err(Error::usage("apply overrides", format!("no convertible app named `{name}` here (apps: {})",
                 if known.is_empty() { "none".to_string() } else { known.join(", ") })));
         }
@@ -232,13 +272,14 @@ fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Optio
 
     for app in apps {
         let w = &app.workload;
-        let Some(profile) = profiles::detect(&app) else {
+        let Some(profile) = opts.profile_for(&app) else {
             let images: Vec<String> = w.containers.iter().map(|c| c.image.reference()).collect();
+            let generic: Vec<&str> = profiles::generic().map(|p| p.chart().name).collect();
             plan.skipped.push(Skipped {
                 name: w.name.clone(),
                 namespace: w.namespace.clone(),
                 origin: w.origin.clone(),
-                reason: format!("no chart profile for {} (kept as raw manifests)", images.join(", ")),
+                reason: format!("no chart profile for {} (kept as raw manifests; --fallback {} converts it)", images.join(", "), generic.join("|")),
                 chart: None,
             });
             continue;
@@ -304,16 +345,15 @@ fn plan_app(tree: &Tree, volumes: &handover::Volumes, mut app: App, profile: &dy
             chart.name, chart.name, chart.version));
     }
 
-    // Routes and other clients must still reach the Service the chart renders.
-    let (svc_name, svc_port) = profile.service(&release, &values_view);
+    // Routes and other clients must still reach the Services the chart renders.
+    let chart_services = profile.services(&release, &values_view);
+    let (svc_name, svc_port) = chart_services.first().map(|s| (s.name.clone(), s.ports.first().copied().unwrap_or(80))).unwrap_or_default();
+    let rendered = |name: &str, port: Option<i64>| chart_services.iter().any(|s| s.name == name && port.is_none_or(|p| s.ports.contains(&p)));
     let mut fixed_routes = Vec::new();
     for r in &routes {
         let mut fixed = Vec::new();
         for (backend, port) in &r.backends {
-            if !old_services.iter().any(|s| &s.name == backend) || fixed.contains(backend) {
-                continue;
-            }
-            if backend == &svc_name && port.is_none_or(|p| p == svc_port) {
+            if !old_services.iter().any(|s| &s.name == backend) || fixed.contains(backend) || rendered(backend, *port) {
                 continue;
             }
             let shown = format!("{} {} ({}) sends traffic to {backend}:{}, but the chart's Service will be {svc_name}:{svc_port}",
@@ -331,13 +371,19 @@ fn plan_app(tree: &Tree, volumes: &handover::Volumes, mut app: App, profile: &dy
             }
         }
     }
-    if old_services.len() > 1 {
-        let extra: Vec<&str> = old_services.iter().skip(1).map(|s| s.name.as_str()).collect();
+    // The old Services the chart replaces: the ones it renders under the same name, and the
+    // first (the app's own, which routes are pointed away from when the chart renames it).
+    let replaced_services: Vec<crate::model::Service> = old_services.iter().enumerate()
+        .filter(|(i, s)| *i == 0 || chart_services.iter().any(|c| c.name == s.name))
+        .map(|(_, s)| s.clone()).collect();
+    if replaced_services.len() < old_services.len() {
+        let extra: Vec<&str> = old_services.iter().filter(|s| !replaced_services.iter().any(|r| r.name == s.name)).map(|s| s.name.as_str()).collect();
         m.warn(Level::Warning, format!("{name} has more than one Service ({}); only the first is replaced by the chart's, the others are kept", extra.join(", ")));
     }
+    let chart_service_names: Vec<String> = chart_services.iter().map(|s| s.name.clone()).collect();
 
     // Objects that Flux would prune and the chart takes over under the same name.
-    let (handover, handover_warnings) = handover::plan(tree, volumes, &before, &release, &profile.workload(&release, &values_view), &svc_name, opts.prepare);
+    let (handover, handover_warnings) = handover::plan(tree, volumes, &before, &release, &profile.workload(&release, &values_view), &chart_service_names, opts.prepare);
     m.warnings.extend(handover_warnings);
     if let Some(why) = profile.selector_problem(&release, &values_view) {
         m.warn(Level::Blocking, why);
@@ -348,7 +394,17 @@ fn plan_app(tree: &Tree, volumes: &handover::Volumes, mut app: App, profile: &dy
     let app_dir = tree.kustomizations.get(workload_obj.kustomization).map(|k| k.dir.clone()).unwrap_or_default();
     // Step 1 adds no HelmRepository yet: it only marks objects.
     let source_files = if opts.prepare { None } else { files.as_deref_mut() };
-    let (source, source_file) = sources.ensure(&chart, &app_dir, source_files)?;
+    let wanted = opts.wanted_source(&chart, &version);
+    let (source, source_file) = sources.ensure(&wanted, &app_dir, namespace.as_deref(), source_files)?;
+    // An existing OCIRepository pins its own version: that is the chart the release gets.
+    let version = match &source.tag {
+        Some(tag) if *tag != version => {
+            m.warn(Level::Warning, format!("OCIRepository {} already serves {} {tag}, which the release uses; the {} profile was written for {}: bump its ref.tag to change that",
+                source.name, chart.name, chart.name, chart.version));
+            tag.clone()
+        }
+        _ => version,
+    };
 
     // The HelmRelease document.
     let mut meta = json!({ "name": name });
@@ -356,18 +412,19 @@ fn plan_app(tree: &Tree, volumes: &handover::Volumes, mut app: App, profile: &dy
         meta["namespace"] = json!(namespace);
     }
     meta["annotations"] = Value::Object(expected.into_iter().map(|(k, v)| (format!("{ANNOTATION_PREFIX}{k}"), Value::String(v))).collect());
-    let mut source_ref = json!({ "kind": "HelmRepository", "name": source.name });
-    if let Some(ns) = &source.namespace {
-        source_ref["namespace"] = json!(ns);
-    }
-    let mut spec = json!({
-        "releaseName": release,
-        "interval": "30m",
-        "timeout": "10m",
-        "chart": { "spec": { "chart": chart.name, "version": version, "sourceRef": source_ref, "interval": "12h" } },
-        "install": { "remediation": { "retries": 3 } },
-        "upgrade": { "cleanupOnFail": true, "remediation": { "retries": 3, "strategy": "rollback" } },
-    });
+    // releaseName, the profile's interval and timeout, the chart, then the rest of its settings.
+    let mut spec = serde_json::Map::new();
+    spec.insert("releaseName".into(), json!(release));
+    let settings = profile.release_spec().as_object().cloned().unwrap_or_default();
+    let first = |k: &String| k == "interval" || k == "timeout";
+    spec.extend(settings.iter().filter(|(k, _)| first(k)).map(|(k, v)| (k.clone(), v.clone())));
+    match source.kind {
+        crate::profiles::SourceKind::HelmRepository =>
+            spec.insert("chart".into(), json!({ "spec": { "chart": chart.name, "version": version, "sourceRef": source.reference(), "interval": "12h" } })),
+        crate::profiles::SourceKind::OciRepository => spec.insert("chartRef".into(), source.reference()),
+    };
+    spec.extend(settings.into_iter().filter(|(k, _)| !first(k)));
+    let mut spec = Value::Object(spec);
     if !m.values_from.is_empty() {
         spec["valuesFrom"] = Value::Array(m.values_from.clone());
     }
@@ -385,7 +442,7 @@ fn plan_app(tree: &Tree, volumes: &handover::Volumes, mut app: App, profile: &dy
             (String::new(), Vec::new(), Vec::new())
         }
         Some(files) => {
-            let edited = edit_files(tree, app.object, &old_services, &name, &release_text, source_file.as_deref(), sources, files, &mut m)?;
+            let edited = edit_files(tree, app.object, &replaced_services, &name, &release_text, source_file.as_deref(), sources, files, &mut m)?;
             super::transforms::unhook(tree, app.object, files, &mut m)?;
             edited
         }
@@ -397,12 +454,12 @@ fn plan_app(tree: &Tree, volumes: &handover::Volumes, mut app: App, profile: &dy
     Ok(AppPlan {
         name: name.clone(),
         namespace,
-        chart: ChartInfo { name: chart.name.into(), version, repository: chart.repository.into() },
+        chart: ChartInfo { name: chart.name.into(), version, repository: source.url.clone(), source_kind: source.kind.kind() },
         workload: workload_desc,
         origin,
         object: app.object,
         release_name: release,
-        source: format!("{}/{}", source.namespace.as_deref().unwrap_or("-"), source.name),
+        source: format!("{} {}/{}", source.kind.kind(), source.namespace.as_deref().unwrap_or("-"), source.name),
         values,
         values_from: m.values_from,
         ledger: m.ledger,
@@ -437,7 +494,7 @@ fn edit_files(tree: &Tree, object: usize, old_services: &[crate::model::Service]
     // Remove the replaced objects: the workload and the Service the chart takes over.
     let mut removals: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     removals.entry(workload_obj.file.clone()).or_default().push(workload_obj.doc);
-    if let Some(svc) = old_services.first() {
+    for svc in old_services {
         let o = &tree.objects[svc.object];
         removals.entry(o.file.clone()).or_default().push(o.doc);
     }

@@ -11,7 +11,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::ledger::{Level, Warning};
+use crate::mapping::{Level, Warning};
 use crate::model::{App, WorkloadKind};
 use crate::profiles::ChartWorkload;
 use std::collections::HashMap;
@@ -145,7 +145,7 @@ impl<'t> Volumes<'t> {
 }
 
 /// Plan the hand-over of `app` (read before the profile took fields off it) to `chart`.
-pub fn plan(tree: &Tree, volumes: &Volumes, app: &App, release: &str, chart: &ChartWorkload, chart_service: &str, prepare: bool) -> (Handover, Vec<Warning>) {
+pub fn plan(tree: &Tree, volumes: &Volumes, app: &App, release: &str, chart: &ChartWorkload, chart_services: &[String], prepare: bool) -> (Handover, Vec<Warning>) {
     let w = &app.workload;
     let old = &tree.objects[app.object];
     let ns = w.namespace.clone().unwrap_or_default();
@@ -157,7 +157,7 @@ pub fn plan(tree: &Tree, volumes: &Volumes, app: &App, release: &str, chart: &Ch
 
     // What the chart renders under the same kind and name.
     let mut takeovers = Vec::new();
-    if let Some(svc) = app.services.first().filter(|s| s.name == chart_service) {
+    for svc in app.services.iter().filter(|s| chart_services.contains(&s.name)) {
         let o = &tree.objects[svc.object];
         takeovers.push(Takeover { kind: "Service".into(), name: svc.name.clone(), object: svc.object, file: o.file.clone(), marked: carries_marks(&o.value, release, &ns, pruning) });
     }

@@ -1,5 +1,5 @@
-//! HelmRepository sources: find the ones the repo already has, and add the missing ones where
-//! the repo keeps them (kept lossless: a new document or file, and one `resources` entry):
+//! Chart sources (HelmRepository, or OCIRepository for a chart published as an OCI artifact):
+//! find the ones the repo already has, and add the missing ones where the repo keeps them (kept lossless: a new document or file, and one `resources` entry):
 //! - a central sources folder of one file per repository → a new `<name>.yaml` there, listed in
 //!   that folder's kustomization.yaml;
 //! - a central multi-document file → appended to it;
@@ -13,18 +13,35 @@ use serde_json::{Value, json};
 
 use super::files::FileSet;
 use crate::error::Result;
-use crate::profiles::Chart;
+use crate::profiles::SourceKind;
 use crate::source::repo::{read_text, split_objects_lenient};
 use crate::yaml;
 
 #[derive(Debug, Clone)]
 pub struct Source {
+    pub kind: SourceKind,
     pub name: String,
     pub namespace: Option<String>,
     pub url: String,
+    /// An OCIRepository's `ref.tag`: the chart version it serves.
+    pub tag: Option<String>,
     pub file: String,
     pub interval: Option<String>,
+    /// The namespace a source added without one lands in (the app's): others cannot use it.
+    pub in_namespace: Option<String>,
 }
+
+/// The source a chart needs: its kind, URL, the name a new one gets and the chart version.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    pub kind: SourceKind,
+    pub url: String,
+    pub name: String,
+    pub version: String,
+}
+
+/// The layer of an OCI artifact that holds a Helm chart, and how Flux takes it.
+pub const HELM_CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 
 /// Where the repo keeps its HelmRepositories, and so where a new one goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,19 +87,33 @@ fn same_url(a: &str, b: &str) -> bool {
 }
 
 impl Source {
-    /// The HelmRepository document for this source.
+    /// The source's document: a HelmRepository, or an OCIRepository of one chart version.
     pub fn document(&self) -> String {
         let mut meta = json!({ "name": self.name });
         if let Some(ns) = &self.namespace {
             meta["namespace"] = json!(ns);
         }
+        let mut spec = json!({ "interval": self.interval.as_deref().unwrap_or("1h"), "url": self.url });
+        if self.kind == SourceKind::OciRepository {
+            spec["ref"] = json!({ "tag": self.tag.as_deref().unwrap_or_default() });
+            spec["layerSelector"] = json!({ "mediaType": HELM_CHART_LAYER, "operation": "copy" });
+        }
         let doc = json!({
             "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "HelmRepository",
+            "kind": self.kind.kind(),
             "metadata": meta,
-            "spec": { "interval": self.interval.as_deref().unwrap_or("1h"), "url": self.url },
+            "spec": spec,
         });
         format!("---\n{}", yaml::to_yaml(&doc, &Default::default()))
+    }
+
+    /// The HelmRelease's reference to it: `chart.spec.sourceRef` or `chartRef`.
+    pub fn reference(&self) -> Value {
+        let mut r = json!({ "kind": self.kind.kind(), "name": self.name });
+        if let Some(ns) = &self.namespace {
+            r["namespace"] = json!(ns);
+        }
+        r
     }
 }
 
@@ -96,7 +127,7 @@ impl Sources {
         let mut releases: Vec<(String, String)> = Vec::new();
         for rel in files {
             let Ok(text) = read_text(&root.join(&rel), &rel) else { continue };
-            if !text.contains("HelmRe") {
+            if !text.contains("HelmRe") && !text.contains("OCIRepository") {
                 continue;
             }
             let docs = match split_objects_lenient(&rel, &text) {
@@ -112,25 +143,29 @@ impl Sources {
                 let str_at = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
                 match v.get("kind").and_then(Value::as_str) {
                     Some("HelmRelease") => {
-                        if str_at("/spec/chart/spec/sourceRef/kind").as_deref() == Some("HelmRepository")
-                            && let Some(name) = str_at("/spec/chart/spec/sourceRef/name") {
-                                releases.push((dir_of(&rel), name));
-                            }
+                        let named = |kind: &str, at: &str| (str_at(&format!("{at}/kind")).as_deref() == Some(kind)).then(|| str_at(&format!("{at}/name"))).flatten();
+                        if let Some(name) = named("HelmRepository", "/spec/chart/spec/sourceRef").or_else(|| named("OCIRepository", "/spec/chartRef")) {
+                            releases.push((dir_of(&rel), name));
+                        }
                     }
-                    Some("HelmRepository") => {
+                    Some(kind @ ("HelmRepository" | "OCIRepository")) if v.get("apiVersion").and_then(Value::as_str).is_some_and(|a| a.starts_with("source.toolkit.fluxcd.io/")) => {
+                        let kind = if kind == "HelmRepository" { SourceKind::HelmRepository } else { SourceKind::OciRepository };
                         let Some(url) = str_at("/spec/url") else { continue };
-                        if s.interval.is_none() {
+                        if s.interval.is_none() && kind == SourceKind::HelmRepository {
                             s.interval = str_at("/spec/interval");
                         }
                         let source = Source {
+                            kind,
                             name: str_at("/metadata/name").unwrap_or_default(),
                             namespace: str_at("/metadata/namespace"),
                             url,
+                            tag: str_at("/spec/ref/tag"),
                             file: rel.clone(),
                             interval: str_at("/spec/interval"),
+                            in_namespace: None,
                         };
                         found.push(Found { file: rel.clone(), name: source.name.clone(), namespace: source.namespace.clone(),
-                            oci: str_at("/spec/type").as_deref() == Some("oci") });
+                            oci: kind == SourceKind::OciRepository || str_at("/spec/type").as_deref() == Some("oci") });
                         s.known.push(source);
                     }
                     _ => {}
@@ -141,21 +176,26 @@ impl Sources {
         Ok(s)
     }
 
-    /// The HelmRepository for `chart`: an existing one with the same URL, else a new document
-    /// appended to the sources file (or, without one, a file in `app_dir`). Returns the source
-    /// and, when it is new, the path it was written to.
-    pub fn ensure(&mut self, chart: &Chart, app_dir: &str, files: Option<&mut FileSet>) -> Result<(Source, Option<String>)> {
-        if let Some(existing) = self.known.iter().find(|s| same_url(&s.url, chart.repository)) {
+    /// The source for a chart: an existing one of the same kind and URL (usable from the app's
+    /// namespace), else a new document appended to the sources file (or, without one, a file in
+    /// `app_dir`). Returns the source and, when it is new, the path it was written to.
+    pub fn ensure(&mut self, wanted: &Wanted, app_dir: &str, app_namespace: Option<&str>, files: Option<&mut FileSet>) -> Result<(Source, Option<String>)> {
+        let usable = |s: &&Source| s.kind == wanted.kind && same_url(&s.url, &wanted.url)
+            && (s.namespace.is_some() || s.in_namespace.is_none() || s.in_namespace.as_deref() == app_namespace);
+        if let Some(existing) = self.known.iter().find(usable) {
             return Ok((existing.clone(), None));
         }
-        let mut name = chart.source_name.to_string();
-        while self.known.iter().any(|s| s.name == name) {
+        let mut name = wanted.name.clone();
+        while self.known.iter().any(|s| s.name == name && (s.namespace.is_some() || s.in_namespace.as_deref() == app_namespace)) {
             name.push_str("-charts");
         }
+        let tag = (wanted.kind == SourceKind::OciRepository).then(|| wanted.version.clone());
+        let kind = wanted.kind;
+        let file_prefix = if kind == SourceKind::OciRepository { "ocirepository" } else { "helmrepository" };
         let Some(files) = files else {
             // Nothing to write into (a plan from a cluster): Flux's own namespace.
             let namespace = Some(self.default_namespace.clone().unwrap_or_else(|| "flux-system".into()));
-            let source = Source { name, namespace, url: chart.repository.into(), file: String::new(), interval: self.interval.clone() };
+            let source = Source { kind, name, namespace, url: wanted.url.clone(), tag, file: String::new(), interval: self.interval.clone(), in_namespace: None };
             self.known.push(source.clone());
             return Ok((source, None));
         };
@@ -165,15 +205,16 @@ impl Sources {
             Placement::Folder { dir, namespace } => {
                 let mut file = in_dir(dir, &format!("{name}.yaml"));
                 if files.get(&file)?.is_some() {
-                    file = in_dir(dir, &format!("helmrepository-{name}.yaml"));
+                    file = in_dir(dir, &format!("{file_prefix}-{name}.yaml"));
                 }
                 (file, namespace.clone(), Some(dir.clone()))
             }
-            Placement::AppFolder => (in_dir(app_dir, &format!("helmrepository-{name}.yaml")), None, None),
+            Placement::AppFolder => (in_dir(app_dir, &format!("{file_prefix}-{name}.yaml")), None, None),
         };
         // The app's kustomization lists a file in the app folder; a central one is listed here.
         self.file = (self.placement != Placement::AppFolder).then(|| file.clone());
-        let source = Source { name, namespace, url: chart.repository.into(), file: file.clone(), interval: self.interval.clone() };
+        let in_namespace = if namespace.is_none() { app_namespace.map(str::to_string) } else { None };
+        let source = Source { kind, name, namespace, url: wanted.url.clone(), tag, file: file.clone(), interval: self.interval.clone(), in_namespace };
         self.known.push(source.clone());
         if let Some(dir) = list_in {
             let k = in_dir(&dir, "kustomization.yaml");
@@ -251,7 +292,9 @@ mod tests {
     use super::*;
     use crate::source::Tree;
 
-    const CHART: Chart = Chart { name: "ollama", version: "1.39.0", repository: "https://otwld.github.io/ollama-helm/", source_name: "ollama" };
+    fn chart() -> Wanted {
+        Wanted { kind: SourceKind::HelmRepository, url: "https://otwld.github.io/ollama-helm/".into(), name: "ollama".into(), version: "1.39.0".into() }
+    }
 
     fn repo(name: &str, ns: Option<&str>, url: &str) -> String {
         let ns = ns.map(|n| format!("  namespace: {n}\n")).unwrap_or_default();
@@ -279,7 +322,7 @@ mod tests {
         let tree = Tree { root: dir.path().to_path_buf(), ..Tree::default() };
         let mut set = FileSet::new(&tree);
         let mut s = Sources::scan(dir.path()).unwrap();
-        let (source, _) = s.ensure(&CHART, "apps/ollama", Some(&mut set)).unwrap();
+        let (source, _) = s.ensure(&chart(), "apps/ollama", None, Some(&mut set)).unwrap();
         let changes = set.changes().into_iter().map(|c| (c.path, c.after)).collect();
         (s.placement, source, changes)
     }

@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::files::FileSet;
 use super::kustomization::remove_items;
-use super::ledger::Level;
-use super::mapper::Mapper;
+use crate::mapping::Level;
+use crate::mapping::Mapper;
 use crate::error::Result;
 use crate::source::repo::{Effective, Kustomization, read_text};
 use crate::source::Tree;

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::model::{Container, EnvSource, VolumeSource, Workload};
-use crate::plan::{Level, Mapper};
+use crate::mapping::{Level, Mapper};
 
 /// The ledger's "chart value" for what a chart adds on its own, whatever the values say (no
 /// values path to overlap, so it explains no other row of the render check).
@@ -208,6 +208,9 @@ pub fn service_extras(m: &mut Mapper, svc: &crate::model::Service, prefix: &str,
     }
     for p in svc.ports.iter().skip(1) {
         m.drop(format!("service {} port {}", svc.name, p.name.as_deref().unwrap_or("-")), p.port.to_string(), "the chart's Service has one port");
+    }
+    for (k, v) in &svc.rest {
+        m.drop(format!("service {} {k}", svc.name), crate::model::workload::compact(v), "the chart's Service has no value for it");
     }
 }
 

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::common::{self, literal};
 use super::common::CHART_SETS;
-use super::{Chart, ChartWorkload, Profile};
+use super::{Chart, ChartService, ChartWorkload, Profile, SourceKind};
 use crate::model::{App, Image, VolumeSource, WorkloadKind};
-use crate::plan::{Level, Mapper, Values};
+use crate::mapping::{Level, Mapper, Values};
 
 pub struct Ollama;
 
@@ -19,20 +19,23 @@ const PORT: i64 = 11434;
 
 impl Profile for Ollama {
     fn chart(&self) -> Chart {
-        Chart { name: "ollama", version: "1.39.0", repository: "https://otwld.github.io/ollama-helm/", source_name: "ollama" }
+        Chart { name: "ollama", version: "1.39.0", repository: "https://otwld.github.io/ollama-helm/", oci: None, source: SourceKind::HelmRepository, source_name: "ollama" }
     }
 
     fn detects(&self, image: &Image) -> bool {
         image.short_repository() == "ollama/ollama"
     }
 
-    fn service(&self, release: &str, values: &Values) -> (String, i64) {
-        let name = match values.get("fullnameOverride").and_then(Value::as_str) {
-            Some(n) if !n.is_empty() => n.to_string(),
-            _ if release.contains("ollama") => release.to_string(),
-            _ => format!("{release}-ollama"),
-        };
-        (name, values.get("service.port").and_then(Value::as_i64).unwrap_or(PORT))
+    fn services(&self, release: &str, values: &Values) -> Vec<ChartService> {
+        vec![ChartService { name: fullname(release, values), ports: vec![values.get("service.port").and_then(Value::as_i64).unwrap_or(PORT)] }]
+    }
+
+    fn verify_probes(&self, _values: &Value) -> Vec<(String, String)> {
+        vec![(String::new(), "/api/tags".into())]
+    }
+
+    fn gpu_hint(&self) -> &'static str {
+        "check the chart's GPU values (ollama.gpu.enabled/number/nvidiaResource)"
     }
 
     fn workload(&self, release: &str, values: &Values) -> ChartWorkload {
@@ -40,7 +43,7 @@ impl Profile for Ollama {
         let name = values.get("nameOverride").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or("ollama");
         ChartWorkload {
             kind: WorkloadKind::Deployment,
-            name: self.service(release, values).0,
+            name: fullname(release, values),
             selector: vec![("app.kubernetes.io/name".into(), name.into()), ("app.kubernetes.io/instance".into(), release.into())],
         }
     }
@@ -180,7 +183,7 @@ impl Profile for Ollama {
 
         // Service: keep its name and port so routes and other apps keep resolving it.
         if let Some(svc) = app.services.first().cloned() {
-            let (name, _) = self.service(release, &Values::default());
+            let name = fullname(release, &Values::default());
             if svc.name != name {
                 m.map_why(format!("service {}", svc.name), "fullnameOverride", svc.name.clone(), "keeps the Service name that clients use");
             }
@@ -192,6 +195,15 @@ impl Profile for Ollama {
         common::pod_metadata(m, &mut app.workload, "podLabels", "podAnnotations", &chart_labels);
         m.defaulted("tests.enabled", false, "no helm test pod: Flux does not run Helm tests by default");
         m.leftover_container(&c, "ollama");
+    }
+}
+
+/// The name of the Deployment, Service and ServiceAccount (`ollama.fullname`).
+fn fullname(release: &str, values: &Values) -> String {
+    match values.get("fullnameOverride").and_then(Value::as_str) {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ if release.contains("ollama") => release.to_string(),
+        _ => format!("{release}-ollama"),
     }
 }
 

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 
 use super::common::{self, literal, truthy};
 use super::common::CHART_SETS;
-use super::{Chart, ChartWorkload, Profile};
+use super::{Chart, ChartService, ChartWorkload, Profile, SourceKind};
 use crate::model::{App, Env, EnvSource, Image, WorkloadKind};
-use crate::plan::{Level, Mapper, Values};
+use crate::mapping::{Level, Mapper, Values};
 
 pub struct OpenWebui;
 
@@ -88,16 +88,25 @@ fn take_env(env: &mut Vec<Env>, name: &str) -> Option<Env> {
 
 impl Profile for OpenWebui {
     fn chart(&self) -> Chart {
-        Chart { name: NAME, version: "10.2.1", repository: "https://helm.openwebui.com/", source_name: "open-webui" }
+        Chart { name: NAME, version: "10.2.1", repository: "https://helm.openwebui.com/", oci: None, source: SourceKind::HelmRepository, source_name: "open-webui" }
     }
 
     fn detects(&self, image: &Image) -> bool {
         image.short_repository() == "ghcr.io/open-webui/open-webui"
     }
 
-    fn service(&self, _release: &str, values: &Values) -> (String, i64) {
+    fn services(&self, _release: &str, values: &Values) -> Vec<ChartService> {
         let name = values.get("nameOverride").and_then(Value::as_str).filter(|n| !n.is_empty()).unwrap_or(NAME);
-        (name.to_string(), values.get("service.port").and_then(Value::as_i64).unwrap_or(SERVICE_PORT))
+        let mut out = vec![ChartService { name: name.to_string(), ports: vec![values.get("service.port").and_then(Value::as_i64).unwrap_or(SERVICE_PORT)] }];
+        if values.get("tika.enabled") == Some(&Value::Bool(true)) {
+            // The tika sub-chart's Service, on tika's port.
+            out.push(ChartService { name: format!("{name}-tika"), ports: vec![9998] });
+        }
+        out
+    }
+
+    fn verify_probes(&self, _values: &Value) -> Vec<(String, String)> {
+        vec![(String::new(), "/health".into()), ("-tika".into(), "/tika".into())]
     }
 
     fn workload(&self, release: &str, values: &Values) -> ChartWorkload {
@@ -111,7 +120,7 @@ impl Profile for OpenWebui {
         };
         ChartWorkload {
             kind,
-            name: self.service(release, values).0,
+            name: self.services(release, values)[0].name.clone(),
             selector: vec![("app.kubernetes.io/component".into(), NAME.into()), ("app.kubernetes.io/instance".into(), release.into())],
         }
     }

@@ -72,8 +72,13 @@ pub fn pull_cached(helm: &Path, repository: &str, chart: &str, version: &str, li
     // Pull into a fresh folder beside the entry and move it in whole: a cut-off pull never
     // leaves a half chart that later runs would take for a cached one.
     let tmp = tempfile::Builder::new().prefix(".pull-").tempdir_in(&dir).map_err(|e| format!("cannot create a folder in {}: {e}", dir.display()))?;
-    let args: Vec<OsString> = vec!["pull".into(), chart.into(), "--repo".into(), repository.into(), "--version".into(), version.into(),
-        "--untar".into(), "--untardir".into(), tmp.path().into()];
+    // An OCI artifact is pulled by its reference; a Helm repository by chart name from its index.
+    let mut args: Vec<OsString> = if repository.starts_with("oci://") {
+        vec!["pull".into(), repository.into()]
+    } else {
+        vec!["pull".into(), chart.into(), "--repo".into(), repository.into()]
+    };
+    args.extend(["--version".into(), version.into(), "--untar".into(), "--untardir".into(), tmp.path().into()]);
     match run(helm, &args, limit) {
         Ok(o) if o.success => {}
         failed => {
@@ -95,9 +100,10 @@ pub fn pull_cached(helm: &Path, repository: &str, chart: &str, version: &str, li
     }
 }
 
-/// `helm template RELEASE CHART --namespace NS -f VALUES`.
-pub fn template(helm: &Path, release: &str, chart: &Path, namespace: &str, values: &Path, limit: Duration) -> Result<Output, String> {
-    let args: Vec<OsString> = vec!["template".into(), release.into(), chart.into(), "--namespace".into(), namespace.into(), "-f".into(), values.into()];
+/// `helm template RELEASE CHART --namespace NS -f VALUES [EXTRA…]`.
+pub fn template(helm: &Path, release: &str, chart: &Path, namespace: &str, values: &Path, extra: &[&str], limit: Duration) -> Result<Output, String> {
+    let mut args: Vec<OsString> = vec!["template".into(), release.into(), chart.into(), "--namespace".into(), namespace.into(), "-f".into(), values.into()];
+    args.extend(extra.iter().map(OsString::from));
     run(helm, &args, limit)
 }
 

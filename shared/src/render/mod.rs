@@ -177,7 +177,7 @@ fn render_app(helm: &Path, limit: std::time::Duration, app: &AppPlan, old: &App,
         return report;
     }
     let namespace = app.namespace.clone().unwrap_or_else(|| "default".into());
-    let out = match helm::template(helm, &app.release_name, dir, &namespace, &values_file, limit) {
+    let out = match helm::template(helm, &app.release_name, dir, &namespace, &values_file, profile.render_args(), limit) {
         Ok(o) if o.success => o,
         Ok(o) => {
             let msg = helm::one_line(&o.stderr).replace(&values_file.display().to_string(), "the generated values");
@@ -196,9 +196,12 @@ fn render_app(helm: &Path, limit: std::time::Duration, app: &AppPlan, old: &App,
             return report;
         }
     };
-    let (svc_name, _) = profile.service(&app.release_name, &Values { root: app.values.as_object().cloned().unwrap_or_default(), comments: Default::default() });
+    let values = Values { root: app.values.as_object().cloned().unwrap_or_default(), comments: Default::default() };
+    let svc_name = profile.services(&app.release_name, &values).first().map(|s| s.name.clone()).unwrap_or_default();
+    let workload_name = profile.workload(&app.release_name, &values).name;
     let detects = |i: &crate::model::Image| profile.detects(i);
     let picked = rendered.iter().find(|a| a.workload.containers.iter().any(|c| detects(&c.image)))
+        .or_else(|| rendered.iter().find(|a| a.workload.name == workload_name))
         .or_else(|| rendered.iter().find(|a| a.workload.name == svc_name))
         .or_else(|| if rendered.len() == 1 { rendered.first() } else { None });
     let Some(new) = picked else {

@@ -106,16 +106,6 @@ fn annotation<'a>(hr: &'a Value, key: &str) -> Option<&'a str> {
     hr.pointer("/metadata/annotations").and_then(|a| a.get(format!("{ANNOTATION_PREFIX}{key}"))).and_then(Value::as_str)
 }
 
-/// Service proxy paths that prove each known chart's app is answering.
-fn probes(chart: &str) -> &'static [(&'static str, &'static str)] {
-    match chart {
-        "ollama" => &[("", "/api/tags")],
-        "open-webui" => &[("", "/health"), ("-tika", "/tika")],
-        "tika" => &[("", "/tika")],
-        _ => &[],
-    }
-}
-
 struct Ctx<'a> {
     cluster: &'a Cluster,
     snap: &'a Snapshot,
@@ -183,31 +173,45 @@ async fn check_release(ctx: &mut Ctx<'_>, hr: &Value) {
     let ns = ctx.cluster.namespace.clone();
     let hr_name = name(hr).to_string();
 
-    // The chart source.
-    let src_kind = s(hr, "/spec/chart/spec/sourceRef/kind");
-    let src_name = s(hr, "/spec/chart/spec/sourceRef/name");
-    let src_ns = Some(s(hr, "/spec/chart/spec/sourceRef/namespace")).filter(|n| !n.is_empty()).unwrap_or(&ns).to_string();
-    if src_kind == "HelmRepository" {
-        let path = format!("/apis/source.toolkit.fluxcd.io/v1/namespaces/{src_ns}/helmrepositories/{src_name}");
+    // The chart source: `chart.spec.sourceRef`, or `chartRef` (an OCIRepository).
+    let at = if hr.pointer("/spec/chartRef").is_some() { "/spec/chartRef" } else { "/spec/chart/spec/sourceRef" };
+    let src_kind = s(hr, &format!("{at}/kind")).to_string();
+    let src_name = s(hr, &format!("{at}/name")).to_string();
+    let src_ns = Some(s(hr, &format!("{at}/namespace"))).filter(|n| !n.is_empty()).unwrap_or(&ns).to_string();
+    let mut chart = s(hr, "/spec/chart/spec/chart").to_string();
+    let plural = match src_kind.as_str() {
+        "HelmRepository" => Some("helmrepositories"),
+        "OCIRepository" => Some("ocirepositories"),
+        _ => None,
+    };
+    if let Some(plural) = plural {
+        let path = format!("/apis/source.toolkit.fluxcd.io/v1/namespaces/{src_ns}/{plural}/{src_name}");
         let req = http::Request::get(&path).body(Vec::new());
         let got = match req {
             Ok(r) => ctx.cluster.client.request::<Value>(r).await,
             Err(e) => Err(kube::Error::HttpError(e)),
         };
         let reconcile = format!("flux helmigrate reconcile source {src_name} -n {src_ns}");
+        let shown = format!("{src_kind} {src_ns}/{src_name}");
+        if let Ok(repo) = &got
+            && chart.is_empty() {
+                // An OCIRepository serves one chart: the last segment of its URL.
+                chart = s(repo, "/spec/url").rsplit('/').next().unwrap_or_default().to_string();
+            }
         match got {
-            Ok(repo) if s(&repo, "/spec/type") == "oci" => ctx.add("source", Outcome::Pass, format!("HelmRepository {src_ns}/{src_name} (OCI)"), ""),
+            Ok(repo) if src_kind == "HelmRepository" && s(&repo, "/spec/type") == "oci" => ctx.add("source", Outcome::Pass, format!("{shown} (OCI)"), ""),
             Ok(repo) => match flux_ready(&repo) {
-                Ok(_) => ctx.add("source", Outcome::Pass, format!("HelmRepository {src_ns}/{src_name} Ready"), ""),
-                Err(why) => ctx.add("source", Outcome::Fail, format!("HelmRepository {src_ns}/{src_name}: {why}"), format!("check the URL, then `{reconcile}`")),
+                Ok(_) => ctx.add("source", Outcome::Pass, format!("{shown} Ready"), ""),
+                Err(why) => ctx.add("source", Outcome::Fail, format!("{shown}: {why}"), format!("check the URL, then `{reconcile}`")),
             },
-            Err(kube::Error::Api(st)) if st.code == 404 => ctx.add("source", Outcome::Fail, format!("HelmRepository {src_ns}/{src_name} does not exist"),
-                "is the sources file (helm-repositories.yaml) committed and applied by a Flux Kustomization?"),
-            Err(e) => ctx.add("source", Outcome::Fail, format!("HelmRepository {src_ns}/{src_name}: {e}"), "check read access to helmrepositories"),
+            Err(kube::Error::Api(st)) if st.code == 404 => ctx.add("source", Outcome::Fail, format!("{shown} does not exist"),
+                "is the file holding it committed and applied by a Flux Kustomization?"),
+            Err(e) => ctx.add("source", Outcome::Fail, format!("{shown}: {e}"), format!("check read access to {plural}")),
         }
     } else {
-        ctx.add("source", Outcome::Skip, format!("{src_kind} {src_name}: only HelmRepository sources are checked"), "");
+        ctx.add("source", Outcome::Skip, format!("{src_kind} {src_name}: only HelmRepository and OCIRepository sources are checked"), "");
     }
+    let profile = crate::profiles::by_chart_name(&chart);
 
     // The release itself.
     match flux_ready(hr) {
@@ -290,7 +294,7 @@ async fn check_release(ctx: &mut Ctx<'_>, hr: &Value) {
             } else if missing.is_empty() {
                 ctx.add("gpu", Outcome::Pass, format!("{res}={count} on {} pod(s)", release_pods.len()), "");
             } else {
-                ctx.add("gpu", Outcome::Fail, format!("{res}={count} missing on {}", missing.join(", ")), "check the chart's GPU values (ollama.gpu.enabled/number/nvidiaResource)");
+                ctx.add("gpu", Outcome::Fail, format!("{res}={count} missing on {}", missing.join(", ")), profile.map_or("check the GPU limits in the chart's values", |p| p.gpu_hint()));
             }
         }
     }
@@ -354,15 +358,17 @@ async fn check_release(ctx: &mut Ctx<'_>, hr: &Value) {
     }
 
     // The app answers.
-    let chart = s(hr, "/spec/chart/spec/chart").to_string();
-    let checks = if ctx.skip.iter().any(|c| c == "probe") { &[][..] } else { probes(&chart) };
+    let checks = match profile {
+        Some(p) if !ctx.skip.iter().any(|c| c == "probe") => p.verify_probes(hr.pointer("/spec/values").unwrap_or(&Value::Null)),
+        _ => Vec::new(),
+    };
     if checks.is_empty() {
         ctx.add("probe", Outcome::Skip, format!("no probe known for chart {chart}"), "");
     }
     // The app's own Service: the one clients used before, else the release's shortest-named one.
     let main = annotation(hr, "services").and_then(|v| v.split(',').next()).map(|e| e.split(':').next().unwrap_or_default().to_string())
         .or_else(|| release_services.iter().map(|x| name(x).to_string()).min_by_key(String::len));
-    for (suffix, path) in checks {
+    for (suffix, path) in &checks {
         let target = format!("{}{suffix}", main.as_deref().unwrap_or_default());
         let Some(svc) = snap.services.iter().find(|x| name(x) == target) else {
             if suffix.is_empty() {

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::{FluxKustomization, RecordApp, cluster_order, flux_kustomizations, kustomization_for};
 use crate::apply::git;
-use crate::cli::KubeArgs;
+use crate::cluster::KubeArgs;
 use crate::cluster::flux::{FIELD_MANAGER, FluxKind, one_line};
 use crate::cluster::{self, Cluster};
 use crate::error::{Error, Fault, Result};

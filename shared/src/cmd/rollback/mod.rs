@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::apply::{self, git};
-use crate::cli::KubeArgs;
+use crate::cluster::KubeArgs;
 use crate::error::{Error, Result};
 use crate::output;
 use crate::plan::{Action, FileChange, Plan};

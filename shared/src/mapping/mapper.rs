@@ -1,7 +1,7 @@
 use serde_json::Value;
 
-use super::ledger::{Entry, Level, Status, Warning};
-use super::values::Values;
+use super::{Entry, Level, Status, Warning};
+use super::Values;
 use crate::model::{Container, EnvSource, Workload, workload::compact};
 
 /// What a chart profile fills in while it takes fields off the workload model.
@@ -87,6 +87,12 @@ impl Mapper {
         }
         for (k, v) in &w.pod {
             self.drop(format!("pod {k}"), compact(v), why.clone());
+        }
+        for (k, v) in &w.labels {
+            self.drop(format!("label {k}"), show(v), why.clone());
+        }
+        for (k, v) in &w.annotations {
+            self.drop(format!("annotation {k}"), show(v), why.clone());
         }
         for (k, v) in &w.pod_labels {
             self.drop(format!("pod label {k}"), show(v), why.clone());
