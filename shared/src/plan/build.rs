@@ -67,6 +67,7 @@ impl Options {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ChartInfo {
     pub name: String,
     pub version: String,

@@ -77,6 +77,23 @@ fn shown(v: &Value) -> String {
     }
 }
 
+/// Pod fields at the value Kubernetes gives them when left out: a chart that writes them out
+/// changes nothing.
+const POD_DEFAULTS: [(&str, &str); 9] = [
+    ("automountServiceAccountToken", "true"), ("enableServiceLinks", "true"), ("hostIPC", "false"), ("hostNetwork", "false"),
+    ("hostPID", "false"), ("dnsPolicy", "\"ClusterFirst\""), ("serviceAccountName", "\"default\""), ("restartPolicy", "\"Always\""),
+    ("schedulerName", "\"default-scheduler\""),
+];
+
+/// A pod field as Kubernetes runs it: absent when it is the default.
+fn pod_value(k: &str, v: Option<&Value>) -> Option<Value> {
+    let v = v?;
+    if POD_DEFAULTS.iter().any(|(d, dv)| *d == k && v.to_string() == *dv) || (k == "terminationGracePeriodSeconds" && v.as_i64() == Some(30)) {
+        return None;
+    }
+    Some(v.clone())
+}
+
 /// Lists whose order carries no meaning (tolerations) compare as sets.
 fn unordered(v: Option<Value>) -> Option<Value> {
     v.map(|v| match v {
@@ -263,26 +280,10 @@ fn sets_value(plan: &AppPlan, e: &crate::plan::Entry) -> bool {
     shown == e.value
 }
 
-/// Compare the old app with the rendered one: one row per field a user would check.
-pub fn compare(plan: &AppPlan, old: &App, rendered: &Workload, rendered_services: &[crate::model::Service],
-               detects: &dyn Fn(&crate::model::Image) -> bool) -> Vec<Row> {
-    let mut rows = Rows { plan, rows: Vec::new() };
-    let (ow, rw) = (&old.workload, rendered);
-    let (Some(oc), Some(rc)) = (main_container(ow, detects), main_container(rw, detects)) else { return rows.rows };
-
-    // The kind: only a plan warning can explain a change (profiles say so there).
-    if ow.kind != rw.kind {
-        let (a, b) = (ow.kind.to_string(), rw.kind.to_string());
-        // "keeps the workload kind" is the plan's intent, not a reason for the chart to differ.
-        let why = plan.warnings.iter().find(|w| w.message.contains(&a) && w.message.contains(&b)).map(|w| w.message.clone())
-            .or_else(|| explain(plan, &["-kind".to_string()], &["workload.kind"]));
-        rows.rows.push(Row { field: "kind".into(), unexplained: why.is_none(), old: Some(a), rendered: Some(b), status: RowStatus::Changed, why: why.unwrap_or_default() });
-    } else {
-        rows.push("kind".into(), Some(ow.kind.to_string()), Some(rw.kind.to_string()), &[], &[]);
-    }
-    rows.value("spec.replicas".into(), Some(ow.spec.get("replicas").cloned().unwrap_or(Value::from(1))),
-        Some(rw.spec.get("replicas").cloned().unwrap_or(Value::from(1))), &[], &["replicaCount"]);
-    rows.push("image".into(), Some(oc.image.reference()), Some(rc.image.reference()), &["image tag".to_string()], &["image"]);
+/// The rows of one container pair: image, effective env, resources, mounts, ports and every
+/// other field. `prefix` names the container for all but the app's main one (`container x `).
+fn container_rows(rows: &mut Rows, old: &App, (ow, oc): (&Workload, &Container), (rw, rc): (&Workload, &Container), prefix: &str) {
+    rows.push(format!("{prefix}image"), Some(oc.image.reference()), Some(rc.image.reference()), &[format!("{prefix}image tag")], &["image"]);
 
     // The effective env, as the process sees it: envFrom ConfigMaps resolved (both sides read
     // the same ones), env beating envFrom, the last of a repeated name winning.
@@ -304,17 +305,17 @@ pub fn compare(plan: &AppPlan, old: &App, rendered: &Workload, rendered_services
             Some(_) if sr.as_deref() == Some(so.as_str()) => Some(format!("{so} (differs)")),
             _ => sr,
         };
-        rows.push(format!("env {name}"), Some(so), sr, &[], &[]);
+        rows.push(format!("{prefix}env {name}"), Some(so), sr, &[], &[]);
     }
     for (name, r) in re.iter().filter(|(n, _)| !oe.iter().any(|(o, _)| o == n)) {
-        rows.push(format!("env {name}"), None, Some(describe(r)), &[], &[]);
+        rows.push(format!("{prefix}env {name}"), None, Some(describe(r)), &[], &[]);
     }
     for (which, o, r) in [("requests", &oc.requests, &rc.requests), ("limits", &oc.limits, &rc.limits)] {
         let mut keys: Vec<&String> = o.keys().chain(r.keys()).collect();
         keys.sort();
         keys.dedup();
         for k in keys {
-            rows.value(format!("resources.{which}.{k}"), o.get(k).cloned(), r.get(k).cloned(), &[], &[]);
+            rows.value(format!("{prefix}resources.{which}.{k}"), o.get(k).cloned(), r.get(k).cloned(), &[], &[]);
         }
     }
 
@@ -328,11 +329,12 @@ pub fn compare(plan: &AppPlan, old: &App, rendered: &Workload, rendered_services
         let mut keys = Vec::new();
         if let Some(m) = om {
             keys.push(format!("volume {}", m.volume));
+            keys.push(format!("{prefix}volumeMount {p}"));
             if let Some(crate::model::VolumeSource::ClaimTemplate { template, .. }) = ow.volume(&m.volume).map(|v| &v.source) {
                 keys.push(format!("volumeClaimTemplate {template}"));
             }
         }
-        rows.push(format!("volumeMount {p}"), om.map(|m| mount_shown(m, ow)), rm.map(|m| mount_shown(m, rw)), &keys, &[]);
+        rows.push(format!("{prefix}volumeMount {p}"), om.map(|m| mount_shown(m, ow)), rm.map(|m| mount_shown(m, rw)), &keys, &[]);
     }
 
     // Ports by number; the name is part of the value.
@@ -343,20 +345,20 @@ pub fn compare(plan: &AppPlan, old: &App, rendered: &Workload, rendered_services
     for p in &oc.ports {
         let r = rc.ports.iter().find(|r| r.container_port == p.container_port)
             .or_else(|| (oc.ports.len() == 1 && rc.ports.len() == 1).then(|| &rc.ports[0]));
-        let field = format!("port {}", p.name.as_deref().unwrap_or("-"));
+        let field = format!("{prefix}port {}", p.name.as_deref().unwrap_or("-"));
         match r {
             // Same number and protocol, another name: harmless unless a Service targets the old name.
             Some(r) if r.container_port == p.container_port && protocol(r) == protocol(p) && r.name != p.name
                 && p.name.as_deref().is_none_or(|n| !targeted(n)) =>
                 rows.explained(field, port(p), port(r), "the chart names the port; no Service targets the old name"),
-            _ => rows.push(field, Some(port(p)), r.map(port), &["port".into()], &[]),
+            _ => rows.push(field, Some(port(p)), r.map(port), &[format!("{prefix}port")], &[]),
         }
     }
     for r in rc.ports.iter().filter(|r| !oc.ports.iter().any(|p| p.container_port == r.container_port)) {
         if oc.ports.len() == 1 && rc.ports.len() == 1 {
             continue;
         }
-        rows.push(format!("port {}", r.name.as_deref().unwrap_or("-")), None, Some(port(r)), &[], &[]);
+        rows.push(format!("{prefix}port {}", r.name.as_deref().unwrap_or("-")), None, Some(port(r)), &[], &[]);
     }
 
     // Every other container field (probes, securityContext, args, command, envFrom…).
@@ -366,15 +368,39 @@ pub fn compare(plan: &AppPlan, old: &App, rendered: &Workload, rendered_services
     for k in keys {
         let (o, r) = (oc.rest.get(k).cloned(), rc.rest.get(k).cloned());
         let (o, r) = if k.ends_with("Probe") { (o.map(probe_defaults), r.map(probe_defaults)) } else { (o, r) };
-        rows.value(k.clone(), o, r, &[], &[]);
+        rows.value(format!("{prefix}{k}"), o, r, &[], &[]);
     }
+
+}
+
+/// Compare the old app with the rendered one: one row per field a user would check.
+pub fn compare(plan: &AppPlan, old: &App, rendered: &Workload, rendered_services: &[crate::model::Service],
+               detects: &dyn Fn(&crate::model::Image) -> bool) -> Vec<Row> {
+    let mut rows = Rows { plan, rows: Vec::new() };
+    let (ow, rw) = (&old.workload, rendered);
+    let Some(oc) = main_container(ow, detects) else { return rows.rows };
+    let Some(rc) = rw.containers.iter().find(|c| c.name == oc.name).or_else(|| main_container(rw, detects)) else { return rows.rows };
+
+    // The kind: only a plan warning can explain a change (profiles say so there).
+    if ow.kind != rw.kind {
+        let (a, b) = (ow.kind.to_string(), rw.kind.to_string());
+        // "keeps the workload kind" is the plan's intent, not a reason for the chart to differ.
+        let why = plan.warnings.iter().find(|w| w.message.contains(&a) && w.message.contains(&b)).map(|w| w.message.clone())
+            .or_else(|| explain(plan, &["-kind".to_string()], &["workload.kind"]));
+        rows.rows.push(Row { field: "kind".into(), unexplained: why.is_none(), old: Some(a), rendered: Some(b), status: RowStatus::Changed, why: why.unwrap_or_default() });
+    } else {
+        rows.push("kind".into(), Some(ow.kind.to_string()), Some(rw.kind.to_string()), &[], &[]);
+    }
+    rows.value("spec.replicas".into(), Some(ow.spec.get("replicas").cloned().unwrap_or(Value::from(1))),
+        Some(rw.spec.get("replicas").cloned().unwrap_or(Value::from(1))), &[], &["replicaCount"]);
+    container_rows(&mut rows, old, (ow, oc), (rw, rc), "");
 
     // Pod fields: runtimeClassName, securityContext, scheduling and the rest.
     let mut keys: Vec<&String> = ow.pod.keys().chain(rw.pod.keys()).collect();
     keys.sort();
     keys.dedup();
     for k in keys {
-        let (o, r) = (ow.pod.get(k).cloned(), rw.pod.get(k).cloned());
+        let (o, r) = (pod_value(k, ow.pod.get(k)), pod_value(k, rw.pod.get(k)));
         let (o, r) = if k == "tolerations" { (unordered(o), unordered(r)) } else { (o, r) };
         rows.value(format!("pod {k}"), o, r, &[], &[]);
     }
@@ -385,28 +411,34 @@ pub fn compare(plan: &AppPlan, old: &App, rendered: &Workload, rendered_services
         rows.value(format!("pod annotation {k}"), Some(v.clone()), rw.pod_annotations.get(k).cloned(), &[], &[]);
     }
 
-    // Other containers, by name.
+    // Other containers, by name: compared whole when the chart runs them too.
     for (what, o, r) in [("container", &ow.containers, &rw.containers), ("initContainer", &ow.init_containers, &rw.init_containers)] {
         for c in o.iter().filter(|c| !std::ptr::eq(*c, oc)) {
-            let rc2 = r.iter().find(|x| x.name == c.name && !std::ptr::eq(*x, rc));
-            rows.push(format!("{what} {}", c.name), Some(c.image.reference()), rc2.map(|x| x.image.reference()), &[], &[]);
+            match r.iter().find(|x| x.name == c.name && !std::ptr::eq(*x, rc)) {
+                Some(rc2) => container_rows(&mut rows, old, (ow, c), (rw, rc2), &format!("{what} {} ", c.name)),
+                None => rows.push(format!("{what} {}", c.name), Some(c.image.reference()), None, &[], &[]),
+            }
         }
         for c in r.iter().filter(|c| !std::ptr::eq(*c, rc) && !o.iter().any(|x| x.name == c.name)) {
             rows.push(format!("{what} {}", c.name), None, Some(c.image.reference()), &[], &[]);
         }
     }
 
-    // The Service the chart takes over: name and ports.
-    if let Some(svc) = old.services.first() {
-        let main = rendered_services.iter().find(|s| s.name == svc.name).or(rendered_services.first());
+    // The Services the chart takes over: name and ports (the app's first one may be renamed).
+    for (n, svc) in old.services.iter().enumerate() {
+        let Some(main) = rendered_services.iter().find(|s| s.name == svc.name).or(if n == 0 { rendered_services.first() } else { None }) else {
+            rows.push(format!("service {} port", svc.name), Some(format!("{}:{}", svc.name, svc.ports.first().map_or(0, |p| p.port))), None, &[format!("service {}", svc.name)], &["service"]);
+            continue;
+        };
         for (i, p) in svc.ports.iter().enumerate() {
             let field = if i == 0 { format!("service {} port", svc.name) } else { format!("service {} port {}", svc.name, p.name.as_deref().unwrap_or("-")) };
-            let r = main.and_then(|s| {
-                let rp = s.ports.iter().find(|rp| rp.name.is_some() && rp.name == p.name).or_else(|| if i == 0 { s.ports.first() } else { None });
-                rp.map(|rp| format!("{}:{}", s.name, rp.port))
-            });
-            rows.push(field, Some(format!("{}:{}", svc.name, p.port)), r, &[format!("service {}", svc.name)], &["service.port"]);
+            let rp = main.ports.iter().find(|rp| rp.name.is_some() && rp.name == p.name)
+                .or_else(|| main.ports.iter().find(|rp| rp.port == p.port))
+                .or_else(|| if i == 0 { main.ports.first() } else { None });
+            rows.push(field, Some(format!("{}:{}", svc.name, p.port)), rp.map(|rp| format!("{}:{}", main.name, rp.port)), &[format!("service {}", svc.name)], &["service.port"]);
         }
+        let t = |s: &crate::model::Service| s.service_type.clone().unwrap_or_else(|| "ClusterIP".into());
+        rows.push(format!("service {} type", svc.name), Some(t(svc)), Some(t(main)), &[], &[]);
     }
     rows.rows
 }

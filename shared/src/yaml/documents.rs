@@ -107,6 +107,8 @@ pub fn split_documents(text: &str) -> Vec<Document<'_>> {
 fn options() -> serde_saphyr::Options {
     let mut o = serde_saphyr::Options::default();
     o.with_snippet = false;
+    // Kubernetes reads manifests as YAML 1.1: `defaultMode: 0755` is octal 493, not 755.
+    o.legacy_octal_numbers = true;
     // Alias bombs: a few thousand replayed events is far above any real manifest's needs.
     o.alias_limits.max_total_replayed_events = 20_000;
     o.alias_limits.max_replay_stack_depth = 16;
@@ -156,6 +158,13 @@ fn clean_message(msg: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn numbers_read_the_way_kubernetes_reads_them() {
+        // YAML 1.1, as sigs.k8s.io/yaml: a leading 0 is octal (a file mode), 0x is hex.
+        let v = parse_str("t", "defaultMode: 0755\nmode: 0644\nport: 8080\nhex: 0x1F\ntag: \"0755\"\n").unwrap();
+        assert_eq!(v, json!({"defaultMode": 493, "mode": 420, "port": 8080, "hex": 31, "tag": "0755"}));
+    }
 
     #[test]
     fn splits_with_lines_and_cuts() {
