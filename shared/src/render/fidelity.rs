@@ -148,6 +148,20 @@ pub fn duplicate_env(w: &Workload, which: &'static str) -> Vec<DuplicateEnv> {
     out
 }
 
+/// `v` with every object's keys in order: the same volume written in another key order (a
+/// chart's template) shows the same.
+fn sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
 /// What a mount brings into the container, without the volume's name (charts rename volumes).
 fn mount_shown(m: &Mount, w: &Workload) -> String {
     use crate::model::VolumeSource;
@@ -156,7 +170,7 @@ fn mount_shown(m: &Mount, w: &Workload) -> String {
         Some(VolumeSource::ClaimTemplate { template, .. }) => format!("pvc {template}-{}-0", w.name),
         Some(VolumeSource::EmptyDir { .. }) => "emptyDir".to_string(),
         Some(VolumeSource::Other { volume }) => {
-            let mut v = volume.clone();
+            let mut v = sorted(volume);
             if let Some(o) = v.as_object_mut() {
                 o.remove("name");
             }
@@ -409,6 +423,12 @@ pub fn compare(plan: &AppPlan, old: &App, rendered: &Workload, rendered_services
     }
     for (k, v) in &ow.pod_annotations {
         rows.value(format!("pod annotation {k}"), Some(v.clone()), rw.pod_annotations.get(k).cloned(), &[], &[]);
+    }
+
+    // Init containers run one after the other: their order is behaviour.
+    if ow.init_containers.len() > 1 {
+        let order = |w: &Workload| w.init_containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+        rows.push("initContainers order".into(), Some(order(ow)), Some(order(rw)), &["initContainer".into()], &[]);
     }
 
     // Other containers, by name: compared whole when the chart runs them too.

@@ -100,9 +100,20 @@ pub fn pull_cached(helm: &Path, repository: &str, chart: &str, version: &str, li
     }
 }
 
-/// `helm template RELEASE CHART --namespace NS -f VALUES [EXTRA…]`.
+/// The Kubernetes version charts are rendered for (`.Capabilities.KubeVersion`, which charts
+/// check and branch on): `HELMIGRATE_KUBE_VERSION`, else a current release. Stated explicitly
+/// so the result does not depend on how the helm binary was built (a helm built without its
+/// release flags claims Kubernetes 1.20, which app-template refuses).
+pub fn kube_version() -> String {
+    std::env::var("HELMIGRATE_KUBE_VERSION").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| DEFAULT_KUBE_VERSION.to_string())
+}
+
+pub const DEFAULT_KUBE_VERSION: &str = "v1.34.0";
+
+/// `helm template RELEASE CHART --namespace NS -f VALUES --kube-version V [EXTRA…]`.
 pub fn template(helm: &Path, release: &str, chart: &Path, namespace: &str, values: &Path, extra: &[&str], limit: Duration) -> Result<Output, String> {
-    let mut args: Vec<OsString> = vec!["template".into(), release.into(), chart.into(), "--namespace".into(), namespace.into(), "-f".into(), values.into()];
+    let mut args: Vec<OsString> = vec!["template".into(), release.into(), chart.into(), "--namespace".into(), namespace.into(), "-f".into(), values.into(),
+        "--kube-version".into(), kube_version().into()];
     args.extend(extra.iter().map(OsString::from));
     run(helm, &args, limit)
 }
