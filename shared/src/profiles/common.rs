@@ -214,9 +214,23 @@ pub fn service_extras(m: &mut Mapper, svc: &crate::model::Service, prefix: &str,
     }
 }
 
-/// Init containers copied whole into the chart's list of extra init containers.
-pub fn init_containers(m: &mut Mapper, w: &mut Workload, path: &str) {
-    for ic in std::mem::take(&mut w.init_containers) {
+/// Init containers copied whole into the chart's list of extra init containers (`path`). Their
+/// mounts must name the pod's volumes as the chart renders them: the data volume under the
+/// chart's name (`renames`: old name → chart's), any other volume carried into the chart's extra
+/// volumes (`volumes`) unless the main container's mounts already carried it.
+pub fn init_containers(m: &mut Mapper, w: &mut Workload, path: &str, volumes: &str, renames: &[(String, &str)]) {
+    for mut ic in std::mem::take(&mut w.init_containers) {
+        for mt in &mut ic.mounts {
+            if let Some((_, to)) = renames.iter().find(|(from, _)| *from == mt.volume) {
+                m.record(format!("initContainer {} volumeMount {}", ic.name, mt.path), mt.volume.clone(), path,
+                    format!("the chart names the volume {to}; the init container mounts it under that name"));
+                mt.volume = (*to).to_string();
+            } else if let Some(i) = w.volumes.iter().position(|v| v.name == mt.volume) {
+                let v = w.volumes.remove(i);
+                m.values.push(volumes, v.to_k8s());
+                m.record(format!("volume {}", v.name), crate::model::workload::compact(&v.to_k8s()), volumes, "");
+            }
+        }
         m.values.push(path, ic.to_k8s());
         m.record(format!("initContainer {}", ic.name), ic.image.reference(), path, "");
     }

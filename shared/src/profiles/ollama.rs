@@ -157,8 +157,11 @@ impl Profile for Ollama {
                 .map(|(i, _)| i).collect();
             (claims.len() == 1).then(|| claims[0])
         });
+        let mut renames = Vec::new();
         if let Some(i) = data {
             let mount = c.mounts.remove(i);
+            // templates/deployment.yaml names the models volume `ollama-data`.
+            renames.push((mount.volume.clone(), "ollama-data"));
             if mount.path != DATA_PATH {
                 m.map(format!("volumeMount {}", mount.path), "ollama.mountPath", mount.path.clone());
             }
@@ -179,7 +182,7 @@ impl Profile for Ollama {
             m.defaulted("serviceAccount.create", false,
                 "the old pod ran as the namespace's default ServiceAccount; the chart would create one named after the release and run as it");
         }
-        common::init_containers(m, w, "initContainers");
+        common::init_containers(m, w, "initContainers", "volumes", &renames);
 
         // Service: keep its name and port so routes and other apps keep resolving it.
         if let Some(svc) = app.services.first().cloned() {
@@ -214,6 +217,13 @@ fn probe(m: &mut Mapper, field: &str, key: &str, p: &Value) {
         return;
     };
     m.map(format!("{field}.httpGet.path"), &format!("{key}.path"), path);
+    // The chart probes the container port by its name `http`, which is ollama.port.
+    match p.pointer("/httpGet/port") {
+        Some(port) if port.as_str() == Some("http") => {}
+        Some(port) if port.as_i64().is_some_and(|n| n != PORT) && port.as_str().is_none() =>
+            m.drop(format!("{field}.httpGet.port"), port.to_string(), "the chart probes the app's own port (ollama.port), by its name `http`"),
+        _ => {}
+    }
     // The chart always renders every timing, from its own defaults (a 30 s/60 s initial delay,
     // 6 failures…): a timing the old probe left out gets Kubernetes' default, so the probe
     // behaves as before.

@@ -205,9 +205,12 @@ impl Profile for OpenWebui {
         }
 
         // Data: reuse the claim; never let the chart make a new empty one.
+        let mut renames = Vec::new();
         match c.mounts.iter().position(|mt| mt.path == DATA_PATH) {
             Some(i) => {
                 let mount = c.mounts.remove(i);
+                // templates/workload-manager.yaml names the data volume `data`.
+                renames.push((mount.volume.clone(), "data"));
                 common::data_volume(m, w, mount, "persistence", "data");
             }
             None => m.defaulted("persistence.enabled", false, format!("the old workload kept nothing at {DATA_PATH}; the chart would create a new PVC")),
@@ -215,7 +218,7 @@ impl Profile for OpenWebui {
         m.chart_default(CHART_SETS, "init container copy-app-data",
             "the chart always adds it: `cp -R -n` of the image's /app/backend/data into the data volume, which never overwrites a file already there");
         common::extra_volumes(m, w, &mut c, "volumes", "volumeMounts.container");
-        common::init_containers(m, w, "extraInitContainers");
+        common::init_containers(m, w, "extraInitContainers", "volumes", &renames);
 
         common::pod_keys(m, w, &[
             ("runtimeClassName", "runtimeClassName"), ("nodeSelector", "nodeSelector"), ("tolerations", "tolerations"),

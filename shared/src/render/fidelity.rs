@@ -106,9 +106,16 @@ fn unordered(v: Option<Value>) -> Option<Value> {
 }
 
 /// A probe as Kubernetes runs it: the timings it left out at their defaults, `scheme: HTTP`
-/// implied. A chart that writes every timing out then compares equal to a probe that did not.
-fn probe_defaults(mut p: Value) -> Value {
+/// implied, a named port resolved to its number. A chart that writes every timing out then compares equal to a probe that did not.
+fn probe_defaults(mut p: Value, c: &Container) -> Value {
     if let Some(m) = p.as_object_mut() {
+        // A port given by name is the container port of that name.
+        for handler in ["httpGet", "tcpSocket", "grpc"] {
+            if let Some(port) = m.get_mut(handler).and_then(|h| h.get_mut("port"))
+                && let Some(n) = port.as_str().and_then(|name| c.ports.iter().find(|p| p.name.as_deref() == Some(name))).map(|p| p.container_port) {
+                    *port = Value::from(n);
+                }
+        }
         for (k, d) in crate::model::workload::PROBE_DEFAULTS {
             m.entry(k).or_insert(Value::from(d));
         }
@@ -381,7 +388,7 @@ fn container_rows(rows: &mut Rows, old: &App, (ow, oc): (&Workload, &Container),
     keys.dedup();
     for k in keys {
         let (o, r) = (oc.rest.get(k).cloned(), rc.rest.get(k).cloned());
-        let (o, r) = if k.ends_with("Probe") { (o.map(probe_defaults), r.map(probe_defaults)) } else { (o, r) };
+        let (o, r) = if k.ends_with("Probe") { (o.map(|p| probe_defaults(p, oc)), r.map(|p| probe_defaults(p, rc))) } else { (o, r) };
         rows.value(format!("{prefix}{k}"), o, r, &[], &[]);
     }
 
