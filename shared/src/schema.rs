@@ -1004,6 +1004,33 @@ configMaps:
         assert!(refused.is_err());
     }
 
+    /// What the published schema lets through or refuses, pinned so a schema update that changes
+    /// it is noticed (the converter must not rely on the schema for these).
+    #[test]
+    fn schema_quirks() {
+        let ok = |v: &str| assert_eq!(errors(v), Vec::<String>::new(), "{v}");
+        // A probe block is not required to be a map, and a custom probe spec is not strict.
+        ok("controllers: {main: {containers: {main: {probes: {liveness: true}}}}}");
+        ok("controllers: {main: {containers: {main: {probes: {liveness: {enabled: true, custom: true, spec: {periodSecond: 10}}}}}}}");
+        // Service ports may be strings (the chart templates them).
+        ok("service: {app: {ports: {http: {port: \"8080\", targetPort: http}}}}");
+        // A hostPath item does not need its hostPath; formats int32/int64 are not checked.
+        ok("persistence: {dev: {type: hostPath}}");
+        ok("controllers: {main: {containers: {main: {ports: [{containerPort: 99999999999}]}}}}");
+        // draft-07 ignores keywords next to $ref: `type: object` beside the labels $ref is moot.
+        ok("global: {labels: null}");
+        // Forms documented in common's values.yaml comments that the schema refuses.
+        assert_eq!(errors("controllers: {main: {containers: {main: {envFrom: [{config: my-config}]}}}}"), vec![
+            "controllers.main.containers.main.envFrom[0]: \"config\" is not allowed here (allowed: configMap, configMapRef, prefix, secret, secretRef)",
+        ]);
+        assert_eq!(errors("persistence: {data: {accessMode: ReadWriteOnce, size: 1Gi, dataSource: {}}}"), vec![
+            "persistence.data.dataSource: \"kind\" is required here",
+            "persistence.data.dataSource: \"name\" is required here",
+        ]);
+        // A cronjob controller needs its cronjob block.
+        assert_eq!(errors("controllers: {main: {type: cronjob}}"), vec!["controllers.main: \"cronjob\" is required here"]);
+    }
+
     const OCI: &str = "
 apiVersion: source.toolkit.fluxcd.io/v1
 kind: OCIRepository
