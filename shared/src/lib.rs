@@ -13,6 +13,7 @@ pub mod plan;
 pub mod profiles;
 pub mod redact;
 pub mod render;
+pub mod schema;
 pub mod source;
 pub mod yaml;
 
