@@ -54,7 +54,7 @@ fn the_example_converts_all_three_apps_with_the_fallback() {
     assert!(hr.contains("chartRef:\n    kind: OCIRepository\n    name: app-template\n    namespace: flux-system\n"), "{hr}");
     let again = helmigrate(&["convert", "--no-render", APPS, "--fallback", "app-template", "--write"], repo.path());
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert!(again.stdout.contains("already on charts: ai/comfyui, ai/ollama, ai/open-webui"), "{}", again.stdout);
+    assert!(again.stdout.contains("already on charts: ai/ollama, ai/open-webui, ai/comfyui"), "{}", again.stdout);
     assert_eq!(snapshot(repo.path()), files, "the second --write is a no-op");
 }
 

@@ -42,10 +42,10 @@ fn migration() -> &'static Migration {
         let t2 = Instant::now();
         let before: Vec<Value> = before.into_iter().chain(rendered).collect();
 
-        let plan = helmigrate(&["convert", APPS, "-o", "json", "--no-render"], repo.path());
+        let plan = helmigrate(&["convert", APPS, "-o", "json", "--no-render", "--fallback", "app-template"], repo.path());
         assert_eq!(plan.code, 0, "convert -o json:\n{}\n{}", plan.stdout, plan.stderr);
         let plan: Value = serde_json::from_str(&plan.stdout).unwrap_or_else(|e| panic!("plan is not JSON ({e}): {}", plan.stdout));
-        let write = helmigrate(&["convert", APPS, "--write", "--no-render"], repo.path());
+        let write = helmigrate(&["convert", APPS, "--write", "--no-render", "--fallback", "app-template"], repo.path());
         assert_eq!(write.code, 0, "convert --write:\n{}\n{}", write.stdout, write.stderr);
 
         let t3 = Instant::now();
@@ -72,11 +72,11 @@ fn fixture_migration(name: &str, paths: &[&str], prepare: impl FnOnce(&std::path
     let before = equivalence::effective(repo.path(), &tools, &packages()).unwrap_or_else(|e| panic!("{name}: build before: {e}"));
     let mut apps = Vec::new();
     for path in paths {
-        let plan = helmigrate(&["convert", path, "-o", "json", "--no-render"], repo.path());
+        let plan = helmigrate(&["convert", path, "-o", "json", "--no-render", "--fallback", "app-template"], repo.path());
         assert!(plan.code <= 1, "{name}: convert {path} -o json:\n{}\n{}", plan.stdout, plan.stderr);
         let plan: Value = serde_json::from_str(&plan.stdout).unwrap_or_else(|e| panic!("{name}: plan is not JSON ({e}): {}", plan.stdout));
         apps.extend(plan["apps"].as_array().cloned().unwrap_or_default());
-        let write = helmigrate(&["convert", path, "--write", "--no-render"], repo.path());
+        let write = helmigrate(&["convert", path, "--write", "--no-render", "--fallback", "app-template"], repo.path());
         assert!(write.code <= 1, "{name}: convert {path} --write:\n{}\n{}", write.stdout, write.stderr);
     }
     let after = equivalence::effective(repo.path(), &tools, &packages()).unwrap_or_else(|e| panic!("{name}: build after: {e}"));
@@ -104,7 +104,7 @@ fn converted(m: &Migration) -> Vec<String> {
 fn fixture_ks_template_is_equivalent() {
     let m = assert_equivalent("ks-template", &["kubernetes/apps/ai"], |_| {});
     assert!(m.report.is_equal("ai/Deployment/searxng"), "{}", m.report);
-    assert_eq!(m.plan["apps"].as_array().map(Vec::len), Some(2), "ollama and open-webui convert");
+    assert_eq!(m.plan["apps"].as_array().map(Vec::len), Some(3), "ollama and open-webui on their charts, searxng on app-template");
 }
 
 #[test]
@@ -117,6 +117,19 @@ fn fixture_overlays_are_equivalent() {
         std::fs::remove_dir_all(r.join("clusters/staging")).expect("drop staging");
     });
     assert_eq!(m.plan["apps"].as_array().map(Vec::len), Some(2), "{}", m.report);
+}
+
+#[test]
+fn fixture_generic_apps_are_equivalent() {
+    // Every app no profile knows, on app-template: the sidecar, init order, every volume type,
+    // the StatefulSet's claims, both Services of qbittorrent.
+    let m = assert_equivalent("generic-apps", &["kubernetes/apps/media", "kubernetes/apps/home", "kubernetes/apps/db", "kubernetes/apps/tools"], |_| {});
+    let names: Vec<&str> = m.plan["apps"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
+    assert_eq!(names, ["qbittorrent", "zigbee2mqtt", "valkey", "whoami"]);
+    // Same names, same pods, same claims and Services: nothing differs at all.
+    for k in ["media/Deployment/qbittorrent", "home/Deployment/zigbee2mqtt", "db/StatefulSet/valkey", "tools/Deployment/whoami"] {
+        assert!(m.report.is_equal(k), "{k}: {}", m.report);
+    }
 }
 
 #[test]
@@ -225,11 +238,11 @@ fn unexplained(m: &Migration) -> BTreeMap<String, String> {
 const KNOWN_UNEXPLAINED: &[&str] = &[];
 
 #[test]
-fn comfyui_is_untouched_by_the_migration() {
+fn comfyui_runs_the_same_on_app_template() {
     let m = migration();
     assert!(m.report.is_equal("ai/Deployment/comfyui"), "ComfyUI must not change ({}):\n{}", m.timing, m.report);
     // The converted apps are accounted for: each has an entry and a replacement.
-    for k in ["ai/StatefulSet/ollama", "ai/Deployment/open-webui"] {
+    for k in ["ai/StatefulSet/ollama", "ai/Deployment/open-webui", "ai/Deployment/comfyui"] {
         let e = m.report.entries.get(k).unwrap_or_else(|| panic!("no entry for {k}:\n{}", m.report));
         assert!(e.replaced_by.is_some(), "{k} has no replacement:\n{}", m.report);
     }

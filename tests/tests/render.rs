@@ -30,7 +30,7 @@ impl RealCharts {
     fn unpack() -> RealCharts {
         let dir = tempfile::tempdir().expect("charts dir");
         let packages = workspace().join("../shared/charts/packages");
-        for pkg in ["ollama-1.39.0.tgz", "open-webui-10.2.1.tgz"] {
+        for pkg in ["ollama-1.39.0.tgz", "open-webui-10.2.1.tgz", "app-template-4.1.1.tgz"] {
             let out = Command::new("tar").arg("xzf").arg(packages.join(pkg)).arg("-C").arg(dir.path()).output().expect("run tar");
             assert!(out.status.success(), "tar xzf {pkg}: {}", String::from_utf8_lossy(&out.stderr));
         }
@@ -135,16 +135,17 @@ fn unexplained_rows(plan: &Value, app: &str) -> Vec<String> {
 fn the_example_renders_on_the_real_charts_with_no_unexplained_row() {
     let charts = RealCharts::unpack();
     let repo = example_repo("home-infra");
-    let (o, w) = (charts.arg("ollama"), charts.arg("open-webui"));
-    let r = run(&["convert", APPS, "--render", "--strict", "--chart-dir", &o, "--chart-dir", &w, "-o", "json"], repo.path());
+    let (o, w, a) = (charts.arg("ollama"), charts.arg("open-webui"), charts.arg("app-template"));
+    let r = run(&["convert", APPS, "--render", "--strict", "--chart-dir", &o, "--chart-dir", &w, "--chart-dir", &a, "--fallback", "app-template", "-o", "json"], repo.path());
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let plan = json(&r);
-    for (app, chart) in [("ollama", "ollama 1.39.0"), ("open-webui", "open-webui 10.2.1")] {
+    for (app, chart) in [("ollama", "ollama 1.39.0"), ("open-webui", "open-webui 10.2.1"), ("comfyui", "app-template 4.1.1")] {
         let render = render_of(&plan, app);
         assert_eq!(render["chart"], chart);
         assert!(render["error"].is_null(), "{app}: {}", render["error"]);
-        assert!(render["source"].as_str().unwrap().contains(&charts.dir(app).display().to_string()), "{}", render["source"]);
-        assert!(render["rows"].as_array().unwrap().len() >= 12, "{app}: {:#}", render["rows"]);
+        let chart_name = chart.split(' ').next().unwrap();
+        assert!(render["source"].as_str().unwrap().contains(&charts.dir(chart_name).display().to_string()), "{}", render["source"]);
+        assert!(render["rows"].as_array().unwrap().len() >= 10, "{app}: {:#}", render["rows"]);
         assert_eq!(unexplained_rows(&plan, app), Vec::<String>::new(), "{app}");
         for r in render["rows"].as_array().unwrap() {
             assert!(["preserved", "added-by-chart"].contains(&r["status"].as_str().unwrap()) || !r["why"].as_str().unwrap_or("").is_empty(), "{r}");
@@ -162,6 +163,16 @@ fn the_example_renders_on_the_real_charts_with_no_unexplained_row() {
     }
     assert_eq!(row(ollama, "volumeMount /root/.ollama")["rendered"], "pvc nfs-ai-models subPath ollama");
     assert!(row(ollama, "kind")["why"].as_str().unwrap().contains("StatefulSet"));
+    // ComfyUI on app-template: every field as it was, nothing even changed.
+    let comfy = render_of(&plan, "comfyui");
+    for r in comfy["rows"].as_array().unwrap() {
+        assert_eq!(r["status"], "preserved", "{r}");
+    }
+    for field in ["image", "resources.limits.nvidia.com/gpu", "volumeMount /root/ComfyUI/models", "port http", "pod runtimeClassName",
+                  "pod label app", "service comfyui port", "service comfyui type"] {
+        assert_eq!(row(comfy, field)["status"], "preserved", "{field}");
+    }
+    assert_eq!(row(comfy, "volumeMount /root/ComfyUI/models")["rendered"], "pvc nfs-ai-models subPath comfyui");
     let webui = render_of(&plan, "open-webui");
     for (field, status) in [("image", "preserved"), ("env WEBUI_SECRET_KEY", "preserved"), ("env COMFYUI_BASE_URL", "preserved"),
         ("volumeMount /app/backend/data", "preserved"), ("pod securityContext", "preserved"), ("port http", "preserved"),
@@ -171,7 +182,7 @@ fn the_example_renders_on_the_real_charts_with_no_unexplained_row() {
     }
 
     // The same check as tables in the text output.
-    let t = run(&["convert", APPS, "--render", "--strict", "--chart-dir", &o, "--chart-dir", &w], repo.path());
+    let t = run(&["convert", APPS, "--render", "--strict", "--chart-dir", &o, "--chart-dir", &w, "--chart-dir", &a, "--fallback", "app-template"], repo.path());
     assert_eq!(t.code, 0, "{}", t.stderr);
     assert!(t.stdout.contains(&format!("render check: chart ollama 1.39.0 (chart folder {})", charts.dir("ollama").display())), "{}", t.stdout);
     assert!(t.stdout.contains("render check: chart open-webui 10.2.1"), "{}", t.stdout);
@@ -183,23 +194,39 @@ fn the_example_renders_on_the_real_charts_with_no_unexplained_row() {
 #[test]
 fn the_real_layout_fixtures_render_with_no_unexplained_row() {
     let charts = RealCharts::unpack();
-    let (o, w) = (charts.arg("ollama"), charts.arg("open-webui"));
-    // (fixture, folder to convert, the apps it converts)
-    for (fixture, path, apps) in [("ks-template", "kubernetes/apps/ai", &["ollama", "open-webui"][..]),
-        ("configmap-envfrom", "kubernetes/apps/ai", &["ollama", "open-webui"][..]), ("common-labels", "kubernetes/ai", &["ollama"][..])] {
+    let (o, w, a) = (charts.arg("ollama"), charts.arg("open-webui"), charts.arg("app-template"));
+    // (fixture, folder to convert, the apps it converts — every workload, on its profile's chart
+    // or on app-template; the others are blocked or skipped with their reason, checked below)
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("ks-template", "kubernetes/apps/ai", &["ollama", "open-webui", "searxng"]),
+        ("configmap-envfrom", "kubernetes/apps/ai", &["ollama", "open-webui"]),
+        ("common-labels", "kubernetes/ai", &["ollama", "faster-whisper"]),
+        ("target-namespace-only", "apps/ollama", &["ollama"]),
+        ("per-app-sops", "kubernetes/apps/homeassistant/homeassistant-ollama/app", &["homeassistant-ollama"]),
+        ("central-sources", "kubernetes/apps/ai", &["ollama", "open-webui"]),
+        ("per-app-sources", "kubernetes/apps/ai", &["ollama"]),
+        ("patch-built-app", "kubernetes/apps/voice", &["ollama", "wyoming-whisper", "wyoming-piper"]),
+        ("anchors", "kubernetes/apps/ai", &["ollama", "open-webui", "flowise"]),
+        ("generic-apps", "kubernetes/apps/media", &["qbittorrent"]),
+        ("generic-apps", "kubernetes/apps/home", &["zigbee2mqtt"]),
+        ("generic-apps", "kubernetes/apps/db", &["valkey"]),
+        ("generic-apps", "kubernetes/apps/tools", &["whoami"]),
+    ];
+    for (fixture, path, apps) in cases {
         let repo = fixture_repo(fixture);
-        let r = run(&["convert", path, "--render", "--strict", "--chart-dir", &o, "--chart-dir", &w, "-o", "json"], repo.path());
+        let r = run(&["convert", path, "--render", "--strict", "--chart-dir", &o, "--chart-dir", &w, "--chart-dir", &a, "--fallback", "app-template", "-o", "json"], repo.path());
         assert_eq!(r.code, 0, "{fixture}:\n{}\n{}", r.stdout, r.stderr);
         let plan = json(&r);
         let names: Vec<&str> = plan["apps"].as_array().unwrap().iter().filter_map(|a| a["name"].as_str()).collect();
-        assert_eq!(names, apps, "{fixture}");
-        for app in apps {
+        assert_eq!(names, *apps, "{fixture}");
+        assert!(plan["skipped"].as_array().unwrap().is_empty(), "{fixture}: {}", plan["skipped"]);
+        for app in apps.iter() {
             let render = render_of(&plan, app);
             assert!(render["error"].is_null(), "{fixture}/{app}: {}", render["error"]);
             assert!(!render["rows"].as_array().unwrap().is_empty(), "{fixture}/{app}");
             assert_eq!(unexplained_rows(&plan, app), Vec::<String>::new(), "{fixture}/{app}");
         }
-        if fixture == "configmap-envfrom" {
+        if *fixture == "configmap-envfrom" {
             // The effective env: envFrom ConfigMaps resolved, `env` winning over them.
             let webui = render_of(&plan, "open-webui");
             assert_eq!(row(webui, "env OPENAI_API_BASE_URL")["old"], "\"http://litellm.ai.svc.cluster.local:4000/v1\"");
@@ -207,7 +234,7 @@ fn the_real_layout_fixtures_render_with_no_unexplained_row() {
             assert_eq!(row(webui, "env WEBUI_NAME")["old"], "\"Household Assistant\"");
             assert_eq!(row(webui, "env WEBUI_NAME")["status"], "preserved");
         }
-        if fixture == "ks-template" {
+        if *fixture == "ks-template" {
             // The chart writes every probe timing; the ones the old probe left out are Kubernetes'.
             assert_eq!(row(render_of(&plan, "ollama"), "readinessProbe")["status"], "preserved", "{fixture}");
         }

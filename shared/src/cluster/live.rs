@@ -194,6 +194,7 @@ pub async fn load(cluster: &Cluster) -> Result<(Tree, Sources)> {
             file: String::new(),
             interval: at("/spec/interval"),
             in_namespace: None,
+            namespace_known: true,
         });
     }
     Ok((tree, sources))

@@ -195,7 +195,8 @@ pub fn load(path: &Path) -> Result<Tree> {
 
 /// Plan a tree read from the repo: values, ledger and the file edits.
 pub fn plan_tree(tree: &Tree, opts: &Options) -> Result<Plan> {
-    let sources = Sources::scan(&tree.root)?;
+    let mut sources = Sources::scan(&tree.root)?;
+    sources.resolve_namespaces(tree);
     let mut files = FileSet::new(tree);
     let mut plan = plan_apps(tree, opts, sources, Some(&mut files))?;
     plan.files = files.changes();
@@ -341,6 +342,16 @@ fn plan_app(tree: &Tree, volumes: &handover::Volumes, mut app: App, profile: &dy
     let values_view = super::Values { root: values.as_object().cloned().unwrap_or_default(), comments: Default::default() };
 
     let version = opts.chart_versions.get(chart.name).cloned().unwrap_or_else(|| chart.version.to_string());
+    // The chart's own schema, where helm cannot check it offline: wrong values fail the install.
+    if let Some(schema) = profile.values_schema().filter(|s| s.version == version) {
+        let errors = schema.validate(&values);
+        for e in errors.iter().take(10) {
+            m.warn(Level::Blocking, format!("the values do not fit chart {} {}'s schema at {e}; fix the --set/--values that put it there", chart.name, schema.version));
+        }
+        if errors.len() > 10 {
+            m.warn(Level::Blocking, format!("{} more schema errors in the values", errors.len() - 10));
+        }
+    }
     if version != chart.version {
         m.warn(Level::Warning, format!("chart {} {version} requested; the {} profile was written for {} and a different version may read values differently",
             chart.name, chart.name, chart.version));

@@ -27,8 +27,12 @@ pub struct Source {
     pub tag: Option<String>,
     pub file: String,
     pub interval: Option<String>,
-    /// The namespace a source added without one lands in (the app's): others cannot use it.
+    /// For a source without `metadata.namespace`: the namespace it lands in (kustomize's or
+    /// Flux's), when known. A HelmRelease can only name it from that namespace.
     pub in_namespace: Option<String>,
+    /// Whether `in_namespace` is known (a file outside the tree being converted may be applied
+    /// anywhere: such a source is not reused).
+    pub namespace_known: bool,
 }
 
 /// The source a chart needs: its kind, URL, the name a new one gets and the chart version.
@@ -107,10 +111,11 @@ impl Source {
         format!("---\n{}", yaml::to_yaml(&doc, &Default::default()))
     }
 
-    /// The HelmRelease's reference to it: `chart.spec.sourceRef` or `chartRef`.
+    /// The HelmRelease's reference to it: `chart.spec.sourceRef` or `chartRef`, naming its
+    /// namespace whenever it is known (a release in another namespace finds it too).
     pub fn reference(&self) -> Value {
         let mut r = json!({ "kind": self.kind.kind(), "name": self.name });
-        if let Some(ns) = &self.namespace {
+        if let Some(ns) = self.namespace.as_ref().or(self.in_namespace.as_ref()) {
             r["namespace"] = json!(ns);
         }
         r
@@ -163,6 +168,7 @@ impl Sources {
                             file: rel.clone(),
                             interval: str_at("/spec/interval"),
                             in_namespace: None,
+                            namespace_known: false,
                         };
                         found.push(Found { file: rel.clone(), name: source.name.clone(), namespace: source.namespace.clone(),
                             oci: kind == SourceKind::OciRepository || str_at("/spec/type").as_deref() == Some("oci") });
@@ -173,20 +179,37 @@ impl Sources {
             }
         }
         s.placement = placement(&found, &releases);
+        for src in s.known.iter_mut().filter(|x| x.namespace.is_none()) {
+            if let Some(ns) = kustomization_namespace(root, &src.file) {
+                src.in_namespace = Some(ns);
+                src.namespace_known = true;
+            }
+        }
         Ok(s)
+    }
+
+    /// Learn, from the objects of the tree being converted (read the way Flux applies them), the
+    /// namespace each source without `metadata.namespace` lands in.
+    pub fn resolve_namespaces(&mut self, tree: &crate::source::Tree) {
+        for s in self.known.iter_mut().filter(|s| s.namespace.is_none()) {
+            if let Some(o) = tree.objects.iter().find(|o| o.kind == s.kind.kind() && o.name == s.name && o.file == s.file) {
+                s.in_namespace = o.namespace.clone();
+                s.namespace_known = true;
+            }
+        }
     }
 
     /// The source for a chart: an existing one of the same kind and URL (usable from the app's
     /// namespace), else a new document appended to the sources file (or, without one, a file in
     /// `app_dir`). Returns the source and, when it is new, the path it was written to.
     pub fn ensure(&mut self, wanted: &Wanted, app_dir: &str, app_namespace: Option<&str>, files: Option<&mut FileSet>) -> Result<(Source, Option<String>)> {
-        let usable = |s: &&Source| s.kind == wanted.kind && same_url(&s.url, &wanted.url)
-            && (s.namespace.is_some() || s.in_namespace.is_none() || s.in_namespace.as_deref() == app_namespace);
+        let usable = |s: &&Source| s.kind == wanted.kind && same_url(&s.url, &wanted.url) && (s.namespace.is_some() || s.namespace_known);
         if let Some(existing) = self.known.iter().find(usable) {
             return Ok((existing.clone(), None));
         }
         let mut name = wanted.name.clone();
-        while self.known.iter().any(|s| s.name == name && (s.namespace.is_some() || s.in_namespace.as_deref() == app_namespace)) {
+        // A name taken where the new source lands (or possibly: a namespace not known) is taken.
+        while self.known.iter().any(|s| s.name == name && (s.namespace.is_some() || !s.namespace_known || s.in_namespace.as_deref() == app_namespace)) {
             name.push_str("-charts");
         }
         let tag = (wanted.kind == SourceKind::OciRepository).then(|| wanted.version.clone());
@@ -195,7 +218,7 @@ impl Sources {
         let Some(files) = files else {
             // Nothing to write into (a plan from a cluster): Flux's own namespace.
             let namespace = Some(self.default_namespace.clone().unwrap_or_else(|| "flux-system".into()));
-            let source = Source { kind, name, namespace, url: wanted.url.clone(), tag, file: String::new(), interval: self.interval.clone(), in_namespace: None };
+            let source = Source { kind, name, namespace, url: wanted.url.clone(), tag, file: String::new(), interval: self.interval.clone(), in_namespace: None, namespace_known: true };
             self.known.push(source.clone());
             return Ok((source, None));
         };
@@ -214,7 +237,7 @@ impl Sources {
         // The app's kustomization lists a file in the app folder; a central one is listed here.
         self.file = (self.placement != Placement::AppFolder).then(|| file.clone());
         let in_namespace = if namespace.is_none() { app_namespace.map(str::to_string) } else { None };
-        let source = Source { kind, name, namespace, url: wanted.url.clone(), tag, file: file.clone(), interval: self.interval.clone(), in_namespace };
+        let source = Source { kind, name, namespace, url: wanted.url.clone(), tag, file: file.clone(), interval: self.interval.clone(), in_namespace, namespace_known: true };
         self.known.push(source.clone());
         if let Some(dir) = list_in {
             let k = in_dir(&dir, "kustomization.yaml");
@@ -233,6 +256,23 @@ impl Sources {
         files.set(&file, Some(current))?;
         Ok((source, Some(file)))
     }
+}
+
+/// The `namespace:` the nearest kustomization.yaml above `file` sets, if one does.
+fn kustomization_namespace(root: &Path, file: &str) -> Option<String> {
+    let mut dir = Path::new(file).parent();
+    while let Some(d) = dir {
+        for name in ["kustomization.yaml", "kustomization.yml", "Kustomization"] {
+            let rel = d.join(name);
+            let Ok(text) = read_text(&root.join(&rel), &rel.to_string_lossy()) else { continue };
+            let v = crate::yaml::parse_str(&rel.to_string_lossy(), &text).ok()?;
+            if let Some(ns) = v.get("namespace").and_then(Value::as_str) {
+                return Some(ns.to_string());
+            }
+        }
+        dir = d.parent();
+    }
+    None
 }
 
 fn dir_of(file: &str) -> String {

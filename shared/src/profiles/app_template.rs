@@ -170,6 +170,10 @@ impl Profile for AppTemplate {
         format!("controllers.{}.pod.labels", key(&id))
     }
 
+    fn values_schema(&self) -> Option<&'static crate::schema::ChartSchema> {
+        Some(&crate::schema::APP_TEMPLATE_4_1_1)
+    }
+
     fn render_args(&self) -> &'static [&'static str] {
         &["--skip-schema-validation"]
     }

@@ -90,6 +90,11 @@ pub trait Profile: Sync {
             "upgrade": { "cleanupOnFail": true, "remediation": { "retries": 3, "strategy": "rollback" } },
         })
     }
+    /// The chart's values schema, embedded, when helm cannot check it offline (its published
+    /// schema points at remote files): helmigrate validates the values against it instead.
+    fn values_schema(&self) -> Option<&'static crate::schema::ChartSchema> {
+        None
+    }
     /// Extra `helm template` flags the render check needs for this chart.
     fn render_args(&self) -> &'static [&'static str] {
         &[]
