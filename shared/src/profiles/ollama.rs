@@ -1,8 +1,22 @@
-//! otwld/ollama-helm 1.39.0. Facts from ../shared/charts/NOTES.md §2: a Deployment named after
-//! the release (or `fullnameOverride`), `Recreate` strategy, GPU via `ollama.gpu.*` (the chart
-//! merges the limit and adds the nvidia toleration itself), `extraEnv` must be a list with
-//! string values, `runtimeClassName` is top-level, data via `persistentVolume.existingClaim` +
-//! `subPath`, probes are generated from `livenessProbe/readinessProbe.{path,…}`.
+//! otwld/ollama-helm 1.39.0. What this file relies on, read from the chart's templates
+//! (`templates/deployment.yaml`, `templates/_helpers.tpl`, `values.yaml`):
+//! - The Deployment, Service and ServiceAccount are named `ollama.fullname`: `fullnameOverride`,
+//!   else the release name when it contains "ollama", else `<release>-ollama`. The selector is
+//!   `app.kubernetes.io/name` (`nameOverride` or "ollama") + `app.kubernetes.io/instance`.
+//! - The strategy is `Recreate` unless `updateStrategy` says otherwise; the pod runs as a
+//!   ServiceAccount the chart creates unless `serviceAccount.create: false`.
+//! - GPU: `ollama.gpu.{enabled,type,number,nvidiaResource}`; the chart merges the limit into
+//!   `resources`, adds the `nvidia.com/gpu` NoSchedule toleration and sets `PATH` to include the
+//!   NVIDIA driver folders.
+//! - `OLLAMA_HOST` is always written as `0.0.0.0:<ollama.port>`; `extraEnv` is copied verbatim
+//!   (a list of EnvVar, values must be strings); `extraArgs` become args, the command cannot change.
+//! - Data: the volume `ollama-data` at `ollama.mountPath` (default `/root/.ollama`) from
+//!   `persistentVolume.existingClaim` + `subPath`, else an emptyDir; extra `volumes`/`volumeMounts`
+//!   and `initContainers` are copied verbatim.
+//! - Probes are rendered from `livenessProbe/readinessProbe.{enabled,path,…timings}` as httpGet
+//!   on the port named `http`, every timing written out from the chart's own defaults.
+//! - `runtimeClassName`, `nodeSelector`, `tolerations`, `affinity`, `podSecurityContext`,
+//!   `podLabels`, `podAnnotations` are top-level values; the Service has one port (`service.port`).
 
 use serde_json::Value;
 

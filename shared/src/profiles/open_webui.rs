@@ -1,9 +1,20 @@
-//! open-webui/helm-charts open-webui 10.2.1. Facts from ../shared/charts/NOTES.md §3: every
-//! object is named `open-webui` (or `nameOverride`), the kind follows `workload.kind`, the
-//! bundled ollama/pipelines/websocket-redis are on by default, the container security context
-//! key is `containerSecurityContext`, SSO lives under `sso.` with the client secret in
-//! `clientExistingSecret(Key)` and the client ID only as a literal (so it comes from the Secret
-//! through HelmRelease `valuesFrom`), `OLLAMA_BASE_URL(S)` is generated from `ollamaUrls`.
+//! open-webui/helm-charts open-webui 10.2.1. What this file relies on, read from the chart's
+//! templates (`templates/workload-manager.yaml`, `templates/_helpers.tpl`, `values.yaml`):
+//! - Every object is named `open-webui` (or `nameOverride`); the selector is
+//!   `app.kubernetes.io/component: open-webui` + `app.kubernetes.io/instance`.
+//! - The kind follows `workload.kind`; without it, local persistence makes a StatefulSet.
+//! - The bundled sub-charts ollama, pipelines and the websocket redis are on by default (tika
+//!   off): each must be turned off or it starts a second copy of what already runs.
+//! - The container's security context is `containerSecurityContext`, the pod's
+//!   `podSecurityContext`; `extraEnvVars` is copied verbatim (env the chart writes itself —
+//!   `OLLAMA_BASE_URLS`, `OPENAI_API_*`, the SSO settings — comes from values and beats `envFrom`).
+//! - SSO lives under `sso.` (`sso.mergeAccountsByEmail`, `sso.enableSignup` at that level), the
+//!   OIDC client secret in `sso.oidc.clientExistingSecret(Key)`, the client ID only as a literal
+//!   (`sso.oidc.clientId`), so helmigrate has Flux read it from the Secret via `valuesFrom`.
+//! - `ollamaUrls` becomes `OLLAMA_BASE_URLS`; an empty `openaiApiKey` keeps the chart from
+//!   injecting its placeholder key.
+//! - Data: the volume `data` at `/app/backend/data` from `persistence.existingClaim`; the chart
+//!   always adds the init container `copy-app-data` (`cp -R -n`, never overwriting).
 
 use serde_json::{Value, json};
 
