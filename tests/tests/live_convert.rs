@@ -9,33 +9,48 @@ fn by_name(plan: &Value) -> std::collections::BTreeMap<String, Value> {
     plan["apps"].as_array().unwrap().iter().map(|a| (a["name"].as_str().unwrap().to_string(), a.clone())).collect()
 }
 
-#[test]
-fn live_plan_equals_the_plan_from_git() {
-    let env = shared();
-    let ns = env.namespace("live");
-    apply_example(env, &ns);
-
-    let live = helmigrate_live(env, &["convert", "-n", &ns, "-o", "json"]);
+/// The plan read from the cluster and the one read from Git, with `extra` flags: the same apps,
+/// values, charts and ledgers.
+fn assert_live_equals_git(env: &helmigrate_tests::testenv::TestEnv, ns: &str, extra: &[&str], apps: &[&str]) -> Value {
+    let mut args = vec!["convert", "-n", ns, "-o", "json"];
+    args.extend_from_slice(extra);
+    let live = helmigrate_live(env, &args);
     assert_eq!(live.code, 0, "{}", live.stderr);
     let live_plan: Value = serde_json::from_str(&live.stdout).unwrap();
 
     let repo = example_repo("home-infra");
-    let offline = helmigrate(&["convert", "kubernetes/apps/base/ai", "-o", "json"], repo.path());
+    let mut args = vec!["convert", "kubernetes/apps/base/ai", "-o", "json"];
+    args.extend_from_slice(extra);
+    let offline = helmigrate(&args, repo.path());
     let offline_plan: Value = serde_json::from_str(&offline.stdout).unwrap();
 
     let (l, o) = (by_name(&live_plan), by_name(&offline_plan));
-    assert_eq!(l.keys().collect::<Vec<_>>(), ["ollama", "open-webui"]);
+    assert_eq!(l.keys().collect::<Vec<_>>(), apps, "{extra:?}");
+    assert_eq!(o.keys().collect::<Vec<_>>(), apps, "{extra:?}");
     for (name, off) in &o {
         assert_eq!(l[name]["values"], off["values"], "{name}: values differ between cluster and Git");
         assert_eq!(l[name]["valuesFrom"], off["valuesFrom"], "{name}");
         assert_eq!(l[name]["chart"], off["chart"], "{name}");
-        assert_eq!(l[name]["namespace"], Value::from(ns.clone()));
+        assert_eq!(l[name]["namespace"], Value::from(ns.to_string()));
         let fields = |p: &Value| p["ledger"].as_array().unwrap().iter()
             .filter(|e| e["field"] != "image automation marker") // a comment in Git; the cluster has none
             .map(|e| (e["field"].clone(), e["status"].clone(), e["path"].clone())).collect::<Vec<_>>();
         assert_eq!(fields(&l[name]), fields(off), "{name}: ledgers differ");
     }
+    live_plan
+}
+
+#[test]
+fn live_plan_equals_the_plan_from_git() {
+    let env = shared();
+    let ns = env.namespace("live");
+    apply_example(env, &ns);
+    let live_plan = assert_live_equals_git(env, &ns, &[], &["ollama", "open-webui"]);
     assert_eq!(live_plan["skipped"][0]["name"], "comfyui");
+    // With the fallback, ComfyUI too: app-template values from the cluster equal those from Git.
+    let live_plan = assert_live_equals_git(env, &ns, &["--fallback", "app-template"], &["comfyui", "ollama", "open-webui"]);
+    assert!(live_plan["skipped"].as_array().unwrap().is_empty(), "{}", live_plan["skipped"]);
+    assert_eq!(live_plan["apps"].as_array().unwrap().iter().find(|a| a["name"] == "comfyui").unwrap()["chart"]["sourceKind"], "OCIRepository");
 }
 
 #[test]

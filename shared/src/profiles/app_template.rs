@@ -391,6 +391,12 @@ fn container(m: &mut Mapper, c: &mut Container, path: &str, field: &str) {
     }
     for (which, list) in [("requests", std::mem::take(&mut c.requests)), ("limits", std::mem::take(&mut c.limits))] {
         for (k, v) in list {
+            // A whole-number quantity as a number, however it was read: the apiserver serves
+            // `1` as "1", a file may say either.
+            let v = match v.as_str().filter(|q| !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()) && (q.len() == 1 || !q.starts_with('0'))) {
+                Some(q) => q.parse::<i64>().map_or(v.clone(), Value::from),
+                None => v,
+            };
             m.map(f(&format!("resources.{which}.{k}")), &format!("{path}.resources.{which}.{}", key(&k)), v);
         }
     }
