@@ -174,3 +174,15 @@ fn generic_apps_keep_every_field() {
     assert_eq!(wc["rollingUpdate"]["unavailable"], "0", "a 0 the chart would skip as empty");
     assert_eq!(wc["containers"]["whoami"]["image"]["repository"], "docker.io/traefik/whoami@sha256");
 }
+
+#[test]
+fn rollback_of_a_fallback_conversion_restores_every_byte() {
+    let repo = example_repo("home-infra");
+    let original = snapshot(repo.path());
+    let w = helmigrate(&["convert", "--no-render", APPS, "--fallback", "app-template", "--write"], repo.path());
+    assert_eq!(w.code, 0, "{}", w.stderr);
+    let r = helmigrate(&["rollback", APPS, "--write"], repo.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("flux suspend helmrelease comfyui -n ai"), "{}", r.stdout);
+    assert_eq!(snapshot(repo.path()), original, "the OCIRepository, the HelmRelease with chartRef and every edit are undone");
+}

@@ -91,3 +91,28 @@ fn the_strict_schema_catches_misspelt_and_mistyped_fields() {
     wrong["spec"]["install"]["remediation"]["retries"] = "three".into();
     assert!(!errors(&schema, &wrong).is_empty(), "wrong type must fail");
 }
+
+#[test]
+fn app_template_documents_match_the_flux_schemas() {
+    // The OCIRepository (ref.tag, the helm layer selector) and the HelmRelease with chartRef,
+    // against the CRDs here and through the product's own embedded validator.
+    let repo = example_repo("home-infra");
+    let r = helmigrate(&["convert", "kubernetes/apps/base/ai", "--fallback", "app-template", "--no-render", "-o", "yaml"], repo.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let oci = crd_schema("source.toolkit.fluxcd.io_ocirepositories.yaml", "v1");
+    let hr = crd_schema("helm.toolkit.fluxcd.io_helmreleases.yaml", "v2");
+    let mut kinds = Vec::new();
+    for doc in docs(&r.stdout) {
+        let kind = doc["kind"].as_str().unwrap().to_string();
+        let schema = match kind.as_str() {
+            "OCIRepository" => &oci,
+            "HelmRelease" => &hr,
+            _ => continue,
+        };
+        let errs = errors(schema, &doc);
+        assert!(errs.is_empty(), "{kind} {}: {errs:#?}", doc["metadata"]["name"]);
+        assert_eq!(helmigrate::schema::validate_flux(&doc), Vec::new(), "{kind}");
+        kinds.push(kind);
+    }
+    assert_eq!(kinds, ["HelmRelease", "HelmRelease", "OCIRepository", "HelmRelease"]);
+}
