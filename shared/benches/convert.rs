@@ -19,6 +19,7 @@
 //! - `HELMIGRATE_BENCH_KUSTOMIZE_SECS=20` — keep repeating kubectl kustomize (up to 5 runs) while
 //!   the runs so far took less than this.
 //! - `HELMIGRATE_BENCH_KEEP=1` — keep the generated trees (their paths are printed).
+//! - `HELMIGRATE_BENCH_FALLBACK=app-template` — convert the apps no profile knows too (every app).
 //! - `KUBECTL=/path/to/kubectl` — kubectl to compare with (default `/usr/bin/kubectl`, then PATH).
 
 use std::fmt::Write as _;
@@ -459,10 +460,13 @@ fn bench_size(n: usize, runs: usize, kubectl: Option<&Path>, kustomize_budget: D
         stats.files, stats.documents, stats.kustomizations, mb(stats.bytes), tmp.path().display()
     );
 
-    // Warm-up, and a check that the plan is the one the tree was built for.
-    let (first, plan) = time(|| plan::build(&dir, &Options::default()));
+    // Warm-up, and a check that the plan is the one the tree was built for. With
+    // HELMIGRATE_BENCH_FALLBACK=app-template every other app converts too.
+    let fallback = std::env::var("HELMIGRATE_BENCH_FALLBACK").ok().filter(|f| !f.is_empty());
+    let opts = Options { fallback: fallback.clone(), ..Options::default() };
+    let (first, plan) = time(|| plan::build(&dir, &opts));
     let plan = plan.unwrap_or_else(|e| panic!("plan::build failed: {e}"));
-    let converted = (0..n).filter(|i| kind_of(*i) != Kind::Other).count();
+    let converted = if fallback.is_some() { n } else { (0..n).filter(|i| kind_of(*i) != Kind::Other).count() };
     assert_eq!(plan.apps.len(), converted, "converted apps");
     assert_eq!(plan.skipped.len(), n - converted, "skipped apps");
     let blocked = plan.apps.iter().filter(|a| a.blocked()).count();
@@ -478,7 +482,7 @@ fn bench_size(n: usize, runs: usize, kubectl: Option<&Path>, kustomize_budget: D
     let mut cpus = Vec::new();
     for _ in 0..runs {
         let c0 = cpu_times();
-        let (d, p) = time(|| plan::build(&dir, &Options::default()));
+        let (d, p) = time(|| plan::build(&dir, &opts));
         if let (Some((a, _)), Some((b, _))) = (c0, cpu_times()) {
             cpus.push(b.saturating_sub(a));
         }

@@ -258,7 +258,7 @@ fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Optio
     let releases: Vec<&source::Object> = tree.objects.iter().filter(|o| o.kind == "HelmRelease").collect();
     plan.migrated = releases.iter().map(|o| format!("{}/{}", o.namespace.as_deref().unwrap_or("-"), o.name)).collect();
 
-    for name in opts.overrides.apps().into_iter().chain(opts.charts.keys().map(String::as_str)) {
+    for name in opts.overrides.apps().chain(opts.charts.keys().map(String::as_str)) {
         if !apps.iter().any(|a| a.workload.name == name && opts.profile_for(a).is_some()) {
             let known: Vec<&str> = apps.iter().filter(|a| opts.profile_for(a).is_some()).map(|a| a.workload.name.as_str()).collect();
             return Err(Error::usage("apply overrides", format!("no convertible app named `{name}` here (apps: {})",

@@ -85,7 +85,9 @@ const POD_DEFAULTS: [(&str, &str); 9] = [
     ("schedulerName", "\"default-scheduler\""),
 ];
 
-/// A pod field as Kubernetes runs it: absent when it is the default.
+/// A pod field as Kubernetes runs it: absent when it is the default. (Compared as JSON text:
+/// `true` the boolean, `"ClusterFirst"` the string — never a number against a string.)
+#[allow(clippy::cmp_owned)]
 fn pod_value(k: &str, v: Option<&Value>) -> Option<Value> {
     let v = v?;
     if POD_DEFAULTS.iter().any(|(d, dv)| *d == k && v.to_string() == *dv) || (k == "terminationGracePeriodSeconds" && v.as_i64() == Some(30)) {
