@@ -364,7 +364,7 @@ impl OpenWebui {
                 m.record("env OAUTH_CLIENT_SECRET", "(literal, hidden)", "sso.oidc.clientSecret", "");
             }
             other => {
-                m.drop("env OAUTH_CLIENT_SECRET", crate::plan::env_shown(&other, "OAUTH_CLIENT_SECRET"), "the chart takes the client secret as a literal or a Secret key only");
+                m.drop("env OAUTH_CLIENT_SECRET", crate::mapping::env_shown(&other, "OAUTH_CLIENT_SECRET"), "the chart takes the client secret as a literal or a Secret key only");
                 m.warn(Level::Blocking, "OAUTH_CLIENT_SECRET comes from neither a literal nor a Secret; the chart cannot render OIDC without it");
             }
         }
@@ -377,7 +377,7 @@ impl OpenWebui {
                     "chart 10.2.1 takes the client ID only as a literal, so Flux reads it from the Secret");
             }
             other => {
-                m.drop("env OAUTH_CLIENT_ID", crate::plan::env_shown(&other, "OAUTH_CLIENT_ID"), "the chart takes the client ID as a literal only");
+                m.drop("env OAUTH_CLIENT_ID", crate::mapping::env_shown(&other, "OAUTH_CLIENT_ID"), "the chart takes the client ID as a literal only");
                 m.warn(Level::Blocking, "OAUTH_CLIENT_ID comes from a field reference the chart cannot express");
             }
         }
