@@ -37,17 +37,32 @@ pub struct CompletionArgs {
 
 /// Print the completion script for `T`'s executable.
 pub fn run<T: CommandFactory>(args: &CompletionArgs) -> Result<i32> {
-    let mut cmd = T::command();
-    let name = cmd.get_name().to_string();
+    // the script completes the executable: every subcommand's name must derive from it, not
+    // from the usage name `kubectl helmigrate` (a space would break the script's case labels)
+    let name = T::command().get_name().to_string();
+    let mut cmd = T::command().bin_name(&name);
     let shell = match args.shell {
         Shell::Bash => clap_complete::Shell::Bash,
         Shell::Zsh => clap_complete::Shell::Zsh,
         Shell::Fish => clap_complete::Shell::Fish,
     };
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut cmd, name, &mut out);
+    clap_complete::generate(shell, &mut cmd, &name, &mut out);
+    if args.shell == Shell::Bash {
+        out = fix_bash_labels(&String::from_utf8_lossy(&out), &name).into_bytes();
+    }
     std::io::stdout().write_all(&out).map_err(|e| Error::usage("print the completion script", e.to_string()))?;
     Ok(0)
+}
+
+/// clap_complete's bash script names a subcommand's state `kubectl__helmigrate__subcmd__convert`
+/// in its dispatch loop but `kubectl__subcmd__helmigrate__subcmd__convert` in the `case` arms
+/// when the executable's name has a hyphen (clap-rs/clap#6421, unfixed in clap_complete 4.6.12),
+/// so nothing after a subcommand completes. Spell the arms as the loop does.
+fn fix_bash_labels(script: &str, name: &str) -> String {
+    let arms = format!("{}__subcmd__", name.replace('-', "__subcmd__"));
+    let loop_state = format!("{}__subcmd__", name.replace('-', "__"));
+    script.replace(&arms, &loop_state)
 }
 
 /// `__man [DIR]`: write `<name>.1` and one page per subcommand (`<name>-convert.1`, …) to DIR
