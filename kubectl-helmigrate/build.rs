@@ -11,7 +11,10 @@ fn git(args: &[&str]) -> Option<String> {
 
 fn main() {
     println!("cargo:rerun-if-env-changed=HELMIGRATE_GIT_COMMIT");
-    let commit = std::env::var("HELMIGRATE_GIT_COMMIT").ok().filter(|c| !c.is_empty()).or_else(|| {
+    let given = std::env::var("HELMIGRATE_GIT_COMMIT").ok().filter(|c| !c.is_empty());
+    // a full hash (CI's github.sha) is shown as short as git's --short=12
+    let given = given.map(|c| if c.len() > 12 && c.bytes().all(|b| b.is_ascii_hexdigit()) { c[..12].to_string() } else { c });
+    let commit = given.or_else(|| {
         // rebuild when HEAD moves: HEAD itself, the branch it points at, packed refs
         for (flag, rel) in [("--git-dir", "HEAD"), ("--git-common-dir", "packed-refs")] {
             if let Some(dir) = git(&["rev-parse", flag]) {
