@@ -2,6 +2,7 @@
 //! repo under git, running commands, and reading a tree back for golden comparisons.
 
 pub mod equivalence;
+pub mod plugin;
 pub mod testenv;
 
 use std::collections::BTreeMap;
