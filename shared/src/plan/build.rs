@@ -147,6 +147,16 @@ pub struct Skipped {
     pub chart: Option<String>,
 }
 
+/// A workload a Helm release rendered, read from the cluster: helm-controller labels what it
+/// installs (`helm.toolkit.fluxcd.io/name`); plain helm marks it `managed-by: Helm` without
+/// kustomize-controller's labels (an object carrying both is a raw one marked for the hand-over).
+fn rendered_by_helm(tree: &Tree, o: &source::Object) -> bool {
+    let label = |k: &str| o.value.pointer("/metadata/labels").and_then(|l| l.get(k)).and_then(Value::as_str);
+    let live = tree.root.as_os_str().is_empty();
+    live && (label("helm.toolkit.fluxcd.io/name").is_some()
+        || label("app.kubernetes.io/managed-by") == Some("Helm") && label("kustomize.toolkit.fluxcd.io/name").is_none())
+}
+
 /// The chart whose profile recognises one of the object's container images.
 fn recognised(value: &Value) -> Option<String> {
     let images = ["containers", "initContainers"].into_iter()
@@ -274,6 +284,9 @@ fn plan_apps(tree: &Tree, opts: &Options, mut sources: Sources, mut files: Optio
 
     for app in apps {
         let w = &app.workload;
+        if rendered_by_helm(tree, &tree.objects[app.object]) {
+            continue; // a chart's own workload (read from the cluster): already on a chart
+        }
         let Some(profile) = opts.profile_for(&app) else {
             let images: Vec<String> = w.containers.iter().map(|c| c.image.reference()).collect();
             let generic: Vec<&str> = profiles::generic().map(|p| p.chart().name).collect();
