@@ -203,7 +203,8 @@ impl Drop for Watch {
 }
 
 /// Watch `kind ns/name` until `done` returns a result or `timeout` passes (then `Err` with the
-/// last state seen). A watch the server closes is re-opened.
+/// last state seen). A watch the server closes is re-opened; every 5s without an event the object
+/// is also read once, so a missed event cannot stall the wait.
 pub fn watch_until<T>(
     env: &TestEnv,
     kind: &str,
@@ -218,7 +219,11 @@ pub fn watch_until<T>(
     while Instant::now() < deadline {
         let mut w = Watch::start(env, kind, ns, name);
         loop {
-            match w.rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match w.rx.recv_timeout(left.min(Duration::from_secs(5))) {
                 Ok(Ok(v)) => {
                     if let Some(r) = done(&v) {
                         return r;
@@ -226,7 +231,15 @@ pub fn watch_until<T>(
                     last = v;
                 }
                 Ok(Err(e)) => return Err(e),
-                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    let read = env.kubectl_run(&["-n", ns, "get", kind, name, "-o", "json"]).ok();
+                    if let Some(v) = read.and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
+                        if let Some(r) = done(&v) {
+                            return r;
+                        }
+                        last = v;
+                    }
+                }
                 Err(RecvTimeoutError::Disconnected) => {
                     why = w.stderr();
                     // not found yet, or the server closed the watch: look again shortly
@@ -261,7 +274,7 @@ pub fn wait_applied(env: &TestEnv, ns: &str, name: &str, sha: &str, timeout: Dur
         }
         None
     })
-    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap_or_else(|e| panic!("waiting for {rev}: {e}"))
 }
 
 /// Wait until `kind ns/name` (a HelmRelease, HelmRepository, ...) is Ready for its current
