@@ -70,7 +70,9 @@ fn say_skipped(what: &str) {
         let exe = std::env::current_exe().ok();
         let name = exe.as_deref().and_then(Path::file_stem).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let name = name.rsplit_once('-').map(|(n, _)| n.to_string()).unwrap_or(name);
-        let _ = writeln!(std::io::stderr().lock(), "{name}: skipped: {what} ({SKIP_ENV} is set)");
+        // one write, so the line does not interleave with the test harness's output
+        let line = format!("{name}: skipped: {what} ({SKIP_ENV} is set)\n");
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 }
 
