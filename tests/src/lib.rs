@@ -3,7 +3,34 @@
 
 pub mod equivalence;
 pub mod plugin;
+pub mod flux;
 pub mod testenv;
+
+/// The shared control plane of a cluster test ([`testenv::shared`]), or — under
+/// `scripts/test --quick` (`HELMIGRATE_SKIP_CLUSTER=1`) — return from the test at once, the test
+/// binary printing one `skipped: ...` line. Without `--quick`, missing binaries still fail.
+#[macro_export]
+macro_rules! cluster {
+    () => {
+        match $crate::testenv::cluster() {
+            Some(env) => env,
+            None => return,
+        }
+    };
+}
+
+/// The pinned tools' bin dir ([`testenv::tools`]) for a test that runs helm or kubectl without a
+/// cluster; under `scripts/test --quick` on a machine without them, return from the test (one
+/// `skipped: ...` line per test binary). Without `--quick`, missing tools still fail.
+#[macro_export]
+macro_rules! require_tools {
+    () => {
+        match $crate::testenv::tools() {
+            Some(dir) => dir,
+            None => return,
+        }
+    };
+}
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -54,6 +54,53 @@ pub fn repo_root() -> PathBuf {
     root.canonicalize().unwrap_or_else(|_| root.to_path_buf())
 }
 
+/// Set (to anything but `0`) by `scripts/test --quick`: tests that need the control plane or the
+/// pinned tools skip instead of running (see [`cluster`], [`tools`]).
+pub const SKIP_ENV: &str = "HELMIGRATE_SKIP_CLUSTER";
+
+fn skipping() -> bool {
+    std::env::var_os(SKIP_ENV).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Say once per test binary, on the real stderr (not captured by the test harness), why tests
+/// are skipped.
+fn say_skipped(what: &str) {
+    static SAID: AtomicUsize = AtomicUsize::new(0);
+    if SAID.fetch_add(1, Ordering::Relaxed) == 0 {
+        let exe = std::env::current_exe().ok();
+        let name = exe.as_deref().and_then(Path::file_stem).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = name.rsplit_once('-').map(|(n, _)| n.to_string()).unwrap_or(name);
+        // one write, so the line does not interleave with the test harness's output
+        let line = format!("{name}: skipped: {what} ({SKIP_ENV} is set)\n");
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
+}
+
+/// The shared control plane, or `None` (and one `skipped: ...` line per test binary) when
+/// `HELMIGRATE_SKIP_CLUSTER` is set, as `scripts/test --quick` does. Without it, this is
+/// [`shared()`]: missing binaries fail the test. Use it through [`crate::cluster!`].
+pub fn cluster() -> Option<&'static TestEnv> {
+    if skipping() {
+        say_skipped("needs the test control plane (scripts/build-tools)");
+        return None;
+    }
+    Some(shared())
+}
+
+/// The pinned tools' bin dir (helm, kubectl, ...), or `None` (and one `skipped: ...` line per test
+/// binary) when they are not built and `HELMIGRATE_SKIP_CLUSTER` is set. Without it, missing
+/// tools panic with [`MISSING_BINARIES`].
+pub fn tools() -> Option<PathBuf> {
+    match locate_bin_dir() {
+        Ok(dir) => Some(dir),
+        Err(_) if skipping() => {
+            say_skipped("needs the pinned test tools (scripts/build-tools)");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// The control plane shared by every test of this test binary, started on first use.
 pub fn shared() -> &'static TestEnv {
     static ENV: OnceLock<TestEnv> = OnceLock::new();
@@ -190,6 +237,27 @@ impl TestEnv {
     /// A value from the run's `env` file (e.g. `SC_STORAGE_PORT`).
     pub fn var(&self, key: &str) -> Option<&str> {
         self.vars.get(key).map(String::as_str)
+    }
+
+    /// `http://127.0.0.1:PORT`: the loopback Git server (smart HTTP). `git push` to
+    /// `<this>/<name>.git` creates or updates repository `<name>`; source-controller clones from
+    /// the same URL. See [`crate::flux`].
+    pub fn git_server(&self) -> &str {
+        self.var("GIT_SERVER").unwrap_or_else(|| panic!("{}: no GIT_SERVER (started by an older scripts/testenv?)", self.dir.display()))
+    }
+
+    /// `http://127.0.0.1:PORT/`: the loopback Helm repository serving the real chart packages of
+    /// `../shared/charts/packages` (ollama 1.39.0, open-webui 10.2.1, app-template 4.1.1).
+    pub fn helm_repository(&self) -> &str {
+        self.var("HELM_REPOSITORY").unwrap_or_else(|| {
+            panic!("{}: no HELM_REPOSITORY: scripts/testenv found no chart packages (../shared/charts/packages or TESTENV_CHARTS_DIR)", self.dir.display())
+        })
+    }
+
+    /// `oci://127.0.0.1:PORT/charts`: the loopback OCI registry holding the same chart packages
+    /// (`<this>/app-template:4.1.1`; plain HTTP, so Flux sources need `insecure: true`).
+    pub fn oci_registry(&self) -> &str {
+        self.var("OCI_REGISTRY").unwrap_or_else(|| panic!("{}: no OCI_REGISTRY", self.dir.display()))
     }
 
     /// `kubectl --kubeconfig <admin kubeconfig>` (v1.36, built by scripts/build-tools).

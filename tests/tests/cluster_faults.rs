@@ -1,8 +1,7 @@
 //! Cluster faults against the real apiserver: each a one-line error with a hint and its own
 //! exit code, never a stack trace. (Missing Flux CRDs: tests/flux_missing.rs, its own cluster.)
 
-use helmigrate_tests::testenv::shared;
-use helmigrate_tests::{Run, apply_example, run, service_account_kubeconfig, workspace};
+use helmigrate_tests::{Run, cluster, apply_example, run, service_account_kubeconfig, workspace};
 
 fn one_line_error(r: &Run) -> &str {
     let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -43,7 +42,7 @@ fn a_bad_kubeconfig_or_context_is_bad_input() {
     let r = run("kubectl-helmigrate", &["--kubeconfig", "/nonexistent/kubeconfig", "convert", "-n", "ai"], &std::env::temp_dir());
     assert_eq!(r.code, 2);
     assert!(one_line_error(&r).contains("/nonexistent/kubeconfig"));
-    let env = shared();
+    let env = cluster!();
     let r = with_kubeconfig("kubectl-helmigrate", env.kubeconfig(), &["--context", "nope", "convert", "-n", "ai"]);
     assert_eq!(r.code, 2);
     assert!(one_line_error(&r).contains("nope"), "{}", r.stderr);
@@ -51,7 +50,7 @@ fn a_bad_kubeconfig_or_context_is_bad_input() {
 
 #[test]
 fn the_documented_read_only_role_converts_and_verifies_and_no_role_is_forbidden() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("rbac");
     apply_example(env, &ns);
     let dir = tempfile::tempdir().unwrap();
@@ -86,7 +85,7 @@ fn the_documented_read_only_role_converts_and_verifies_and_no_role_is_forbidden(
 
 #[test]
 fn verify_of_an_unknown_app_fails_clearly() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("noapp");
     let r = with_kubeconfig("kubectl-helmigrate", env.kubeconfig(), &["verify", "-n", &ns, "--app", "ollama"]);
     assert_eq!(r.code, 1);
@@ -95,7 +94,7 @@ fn verify_of_an_unknown_app_fails_clearly() {
 
 #[test]
 fn verify_follows_a_chart_ref_to_its_oci_repository() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("chartref");
     let hr = format!("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: comfyui\n  namespace: {ns}\nspec:\n  interval: 30m\n  chartRef:\n    kind: OCIRepository\n    name: app-template\n  values: {{}}\n");
     let file = tempfile::NamedTempFile::new().expect("temp file");

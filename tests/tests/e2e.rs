@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use helmigrate_tests::testenv::{TestEnv, shared};
-use helmigrate_tests::{apply_example, example_repo, helmigrate, helmigrate_live, run, workspace};
+use helmigrate_tests::testenv::TestEnv;
+use helmigrate_tests::{apply_example, cluster, example_repo, helmigrate, helmigrate_live, run, workspace};
 use serde_json::Value;
 
 const APPS: &str = "kubernetes/apps/base/ai";
@@ -106,7 +106,7 @@ fn checks(report: &Value, name: &str) -> Vec<(String, String)> {
 
 #[test]
 fn migration_end_to_end_and_verify_passes() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("e2e");
     let url = chart_repo(env);
 
@@ -149,7 +149,7 @@ fn migration_end_to_end_and_verify_passes() {
 
 #[test]
 fn a_missing_existing_claim_fails_verify_naming_the_check() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("broken");
     let url = chart_repo(env);
     // The shared model store leaves Git by mistake in the same change, and Flux prunes it.
@@ -168,7 +168,7 @@ fn a_missing_existing_claim_fails_verify_naming_the_check() {
 
 #[test]
 fn two_step_hand_over_keeps_the_service_and_helm_adopts_it() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("handover");
     let url = chart_repo(env);
     let service = |ns: &str| -> Value {

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use helmigrate_tests::equivalence::{self, Difference, Outcome, Report, Tools};
-use helmigrate_tests::{example_repo, fixture_repo, helmigrate, workspace};
+use helmigrate_tests::{example_repo, fixture_repo, helmigrate, require_tools, workspace};
 use serde_json::{Value, json};
 
 const APPS: &str = "kubernetes/apps/base/ai";
@@ -18,7 +18,7 @@ fn packages() -> PathBuf {
     workspace().join("../shared/charts/packages")
 }
 
-/// The pinned tools; a missing build is a failure, never a skip.
+/// The pinned tools; a missing build is a failure (tests skip only under `scripts/test --quick`).
 fn tools() -> Tools {
     Tools::locate().unwrap_or_else(|e| panic!("{e}"))
 }
@@ -102,6 +102,7 @@ fn converted(m: &Migration) -> Vec<String> {
 
 #[test]
 fn fixture_ks_template_is_equivalent() {
+    require_tools!();
     let m = assert_equivalent("ks-template", &["kubernetes/apps/ai"], |_| {});
     assert!(m.report.is_equal("ai/Deployment/searxng"), "{}", m.report);
     assert_eq!(m.plan["apps"].as_array().map(Vec::len), Some(3), "ollama and open-webui on their charts, searxng on app-template");
@@ -109,6 +110,7 @@ fn fixture_ks_template_is_equivalent() {
 
 #[test]
 fn fixture_overlays_are_equivalent() {
+    require_tools!();
     // Both overlays patch the base differently: nothing converts, everything stays.
     let m = assert_equivalent("overlay-patches", &["apps/production"], |_| {});
     assert!(m.plan["apps"].as_array().is_some_and(Vec::is_empty), "{}", m.plan);
@@ -121,6 +123,7 @@ fn fixture_overlays_are_equivalent() {
 
 #[test]
 fn fixture_generic_apps_are_equivalent() {
+    require_tools!();
     // Every app no profile knows, on app-template: the sidecar, init order, every volume type,
     // the StatefulSet's claims, both Services of qbittorrent.
     let m = assert_equivalent("generic-apps", &["kubernetes/apps/media", "kubernetes/apps/home", "kubernetes/apps/db", "kubernetes/apps/tools"], |_| {});
@@ -134,21 +137,25 @@ fn fixture_generic_apps_are_equivalent() {
 
 #[test]
 fn fixture_transformers_are_equivalent() {
+    require_tools!();
     assert_equivalent("common-labels", &["kubernetes/ai"], |_| {});
 }
 
 #[test]
 fn fixture_env_from_is_equivalent() {
+    require_tools!();
     assert_equivalent("configmap-envfrom", &["kubernetes/apps/ai"], |_| {});
 }
 
 #[test]
 fn fixture_target_namespace_is_equivalent() {
+    require_tools!();
     assert_equivalent("target-namespace-only", &["apps/ollama", "apps/open-webui"], |_| {});
 }
 
 #[test]
 fn fixture_sops_and_sources_are_equivalent() {
+    require_tools!();
     assert_equivalent("per-app-sops", &["kubernetes/apps/homeassistant/homeassistant-ollama/app", "kubernetes/apps/homeassistant/homeassistant-webui/app"], |_| {});
     assert_equivalent("central-sources", &["kubernetes/apps/ai"], |_| {});
     assert_equivalent("per-app-sources", &["kubernetes/apps/ai"], |_| {});
@@ -156,6 +163,7 @@ fn fixture_sops_and_sources_are_equivalent() {
 
 #[test]
 fn fixture_patch_built_sidecar_and_anchors_are_equivalent() {
+    require_tools!();
     let m = assert_equivalent("patch-built-app", &["kubernetes/apps/voice"], |_| {});
     assert!(m.report.is_equal("voice/Deployment/wyoming-whisper"), "{}", m.report);
     // The pipelines sidecar blocks: nothing is written, nothing changes.
@@ -239,6 +247,7 @@ const KNOWN_UNEXPLAINED: &[&str] = &[];
 
 #[test]
 fn comfyui_runs_the_same_on_app_template() {
+    require_tools!();
     let m = migration();
     assert!(m.report.is_equal("ai/Deployment/comfyui"), "ComfyUI must not change ({}):\n{}", m.timing, m.report);
     // The converted apps are accounted for: each has an entry and a replacement.
@@ -252,6 +261,7 @@ fn comfyui_runs_the_same_on_app_template() {
 /// which must stay exactly those (a fixed gap fails too, so the list shrinks).
 #[test]
 fn every_difference_of_the_migration_is_named_by_the_plan() {
+    require_tools!();
     let m = migration();
     let found = unexplained(m);
     let new: Vec<String> =
@@ -435,6 +445,7 @@ fn flux_substitution() {
 /// components and postBuild substitution.
 #[test]
 fn flux_build_follows_ks_layout() {
+    require_tools!();
     let repo = helmigrate_tests::repo_from(&[
         ("clusters/home/apps.yaml", "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: apps, namespace: flux-system}\nspec:\n  path: ./kubernetes/apps\n  sourceRef: {kind: GitRepository, name: flux-system}\n  postBuild:\n    substituteFrom:\n      - {kind: ConfigMap, name: cluster-settings}\n"),
         ("clusters/home/settings.yaml", "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: settings, namespace: flux-system}\nspec:\n  path: ./kubernetes/settings\n  sourceRef: {kind: GitRepository, name: flux-system}\n"),

@@ -1,12 +1,11 @@
 //! A cluster without Flux: this test binary has a control plane of its own, so removing the
 //! Flux CRDs here disturbs no other test.
 
-use helmigrate_tests::testenv::shared;
-use helmigrate_tests::run;
+use helmigrate_tests::{cluster, run};
 
 #[test]
 fn commands_that_need_flux_say_it_is_not_installed() {
-    let env = shared();
+    let env = cluster!();
     for crd in ["helmreleases.helm.toolkit.fluxcd.io", "helmrepositories.source.toolkit.fluxcd.io"] {
         env.kubectl_run(&["delete", "crd", crd, "--wait=true"]).unwrap();
     }

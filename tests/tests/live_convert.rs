@@ -1,8 +1,7 @@
 //! `convert -n NS` against a real kube-apiserver: the same plan as from the files, with none of
 //! the server's additions and no secret data.
 
-use helmigrate_tests::testenv::shared;
-use helmigrate_tests::{PLANTED_SECRETS, apply_example, example_repo, helmigrate, helmigrate_live};
+use helmigrate_tests::{PLANTED_SECRETS, apply_example, cluster, example_repo, helmigrate, helmigrate_live};
 use serde_json::Value;
 
 fn by_name(plan: &Value) -> std::collections::BTreeMap<String, Value> {
@@ -42,7 +41,7 @@ fn assert_live_equals_git(env: &helmigrate_tests::testenv::TestEnv, ns: &str, ex
 
 #[test]
 fn live_plan_equals_the_plan_from_git() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("live");
     apply_example(env, &ns);
     let live_plan = assert_live_equals_git(env, &ns, &[], &["ollama", "open-webui"]);
@@ -55,7 +54,7 @@ fn live_plan_equals_the_plan_from_git() {
 
 #[test]
 fn live_output_carries_no_server_additions_and_no_secret_data() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("clean");
     apply_example(env, &ns);
     for format in ["json", "yaml", "text"] {
@@ -73,7 +72,7 @@ fn live_output_carries_no_server_additions_and_no_secret_data() {
 
 #[test]
 fn out_dir_gets_one_file_per_app_with_both_documents() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("out");
     apply_example(env, &ns);
     let out = tempfile::tempdir().unwrap();
@@ -88,7 +87,7 @@ fn out_dir_gets_one_file_per_app_with_both_documents() {
 
 #[test]
 fn kubeconfig_env_and_context_namespace_are_honoured() {
-    let env = shared();
+    let env = cluster!();
     // No --kubeconfig and no -n: $KUBECONFIG and the context's namespace (`default`, empty here).
     let out = std::process::Command::new(helmigrate_tests::bin("kubectl-helmigrate"))
         .args(["convert", "-o", "json"])
@@ -104,7 +103,7 @@ fn kubeconfig_env_and_context_namespace_are_honoured() {
 
 #[test]
 fn write_without_a_path_is_refused() {
-    let env = shared();
+    let env = cluster!();
     let r = helmigrate_live(env, &["convert", "-n", "default", "--write"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.starts_with("error: failed to convert: --write needs PATH"), "{}", r.stderr);
@@ -125,7 +124,7 @@ fn wait_for(env: &helmigrate_tests::testenv::TestEnv, args: &[&str]) -> String {
 
 #[test]
 fn the_hand_over_reads_prune_and_reclaim_policies_from_the_cluster() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("prune");
     apply_example(env, &ns);
     // What kustomize-controller leaves behind: its Kustomization, and its labels on what it applied.

@@ -7,8 +7,8 @@ use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use helmigrate_tests::testenv::{ChartRepo, TestEnv, shared};
-use helmigrate_tests::{Run, run, workspace};
+use helmigrate_tests::testenv::{ChartRepo, TestEnv};
+use helmigrate_tests::{Run, cluster, run, workspace};
 use serde_json::Value;
 
 fn repo(env: &TestEnv) -> &'static ChartRepo {
@@ -106,7 +106,7 @@ fn assert_handled_by_helmigrate(obj: &Value) {
 
 #[test]
 fn helmrelease_with_source_reconciles_repository_chart_and_release() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("reconcile");
     release(env, &ns, "web", "0.1.0", false);
     wait_ready(env, &ns, "helmrelease/web");
@@ -131,7 +131,7 @@ fn helmrelease_with_source_reconciles_repository_chart_and_release() {
 
 #[test]
 fn force_and_reset_carry_the_same_token() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("reconcile-force");
     release(env, &ns, "web", "0.1.0", false);
     wait_ready(env, &ns, "helmrelease/web");
@@ -149,7 +149,7 @@ fn force_and_reset_carry_the_same_token() {
 
 #[test]
 fn source_through_the_kubectl_plugin() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("reconcile-source");
     release(env, &ns, "web", "0.1.0", true);
     wait_ready(env, &ns, "helmrepository/tiny");
@@ -169,7 +169,7 @@ fn source_through_the_kubectl_plugin() {
 
 #[test]
 fn suspended_release_is_refused_before_annotating() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("reconcile-suspended");
     release(env, &ns, "web", "0.1.0", true);
 
@@ -187,7 +187,7 @@ fn suspended_release_is_refused_before_annotating() {
 
 #[test]
 fn missing_objects_exit_7() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("reconcile-missing");
     for (args, kind, resource) in [
         (&["reconcile", "nope"][..], "HelmRelease", "helmreleases.helm.toolkit.fluxcd.io"),
@@ -205,7 +205,7 @@ fn missing_objects_exit_7() {
 
 #[test]
 fn missing_chart_version_times_out_with_the_last_status() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("reconcile-timeout");
     release(env, &ns, "ghost", "9.9.9", false);
 
@@ -227,7 +227,7 @@ fn missing_chart_version_times_out_with_the_last_status() {
 
 #[test]
 fn usage_errors_exit_2_without_touching_the_cluster() {
-    let env = shared();
+    let env = cluster!();
     for args in [&["reconcile", "source", "tiny", "--force"][..], &["reconcile", "deployment", "x"], &["reconcile", "source", "helm"]] {
         let r = flux(env, args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
@@ -237,7 +237,7 @@ fn usage_errors_exit_2_without_touching_the_cluster() {
 
 #[test]
 fn rbac_without_patch_exits_5_and_the_documented_role_suffices() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("reconcile-rbac");
     release(env, &ns, "web", "0.1.0", false);
     wait_ready(env, &ns, "helmrelease/web");

@@ -8,14 +8,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use helmigrate_tests::{Run, bin, example_repo, fixture_repo, repo_from, snapshot, testenv, workspace};
+use helmigrate_tests::{Run, bin, example_repo, fixture_repo, repo_from, require_tools, snapshot, testenv, workspace};
 use serde_json::Value;
 
 const OLLAMA: &str = "kubernetes/apps/base/ai/ollama";
 const WEBUI: &str = "kubernetes/apps/base/ai/open-webui";
 const APPS: &str = "kubernetes/apps/base/ai";
 
-/// The pinned helm; a missing build fails the test with the testenv's message, never skips it.
+/// The pinned helm; a missing build fails the test with the testenv's message (tests skip only
+/// under `scripts/test --quick`, through `require_tools!`).
 fn helm() -> PathBuf {
     let dir = testenv::locate_bin_dir().unwrap_or_else(|e| panic!("{e}"));
     let helm = dir.join("helm");
@@ -133,6 +134,7 @@ fn unexplained_rows(plan: &Value, app: &str) -> Vec<String> {
 
 #[test]
 fn the_example_renders_on_the_real_charts_with_no_unexplained_row() {
+    require_tools!();
     let charts = RealCharts::unpack();
     let repo = example_repo("home-infra");
     let (o, w, a) = (charts.arg("ollama"), charts.arg("open-webui"), charts.arg("app-template"));
@@ -193,6 +195,7 @@ fn the_example_renders_on_the_real_charts_with_no_unexplained_row() {
 
 #[test]
 fn the_real_layout_fixtures_render_with_no_unexplained_row() {
+    require_tools!();
     let charts = RealCharts::unpack();
     let (o, w, a) = (charts.arg("ollama"), charts.arg("open-webui"), charts.arg("app-template"));
     // (fixture, folder to convert, the apps it converts — every workload, on its profile's chart
@@ -243,6 +246,7 @@ fn the_real_layout_fixtures_render_with_no_unexplained_row() {
 
 #[test]
 fn a_lossy_set_is_unexplained_and_fails_only_with_strict() {
+    require_tools!();
     // A GPU resource name the ledger knows nothing about: the chart then asks for another
     // resource, and the old `nvidia.com/gpu` limit is gone.
     let charts = RealCharts::unpack();
@@ -281,6 +285,7 @@ fn cut(chart: &Path, file: &str, line: &str) {
 
 #[test]
 fn a_chart_that_loses_fields_is_caught_although_the_ledger_has_notes_nearby() {
+    require_tools!();
     // The real chart, edited to lose the runtimeClassName, the subPath and the GPU limit. The
     // ledger's "reuse the existing claim" must not explain the subPath away, nor its notes on
     // what the chart adds in GPU mode (PATH, the toleration) the lost limit.
@@ -325,6 +330,7 @@ fn env_from_repo() -> tempfile::TempDir {
 
 #[test]
 fn an_env_from_value_the_chart_overrides_is_compared_as_the_pod_sees_it() {
+    require_tools!();
     const WEBUI_FX: &str = "kubernetes/apps/ai/open-webui";
     let charts = RealCharts::unpack();
     let dir = charts.arg("open-webui");
@@ -363,6 +369,7 @@ fn an_env_from_value_the_chart_overrides_is_compared_as_the_pod_sees_it() {
 
 #[test]
 fn duplicate_env_names_are_reported_with_the_value_kubernetes_uses() {
+    require_tools!();
     let repo = ollama_repo(|w| {
         w["spec"]["template"]["spec"]["containers"][0]["env"] = serde_json::json!([
             { "name": "TZ", "value": "Europe/Berlin" }, { "name": "OLLAMA_KEEP_ALIVE", "value": "5m" }, { "name": "TZ", "value": "Europe/Paris" }]);
@@ -389,6 +396,7 @@ fn failure_lines(r: &Run) -> Vec<String> {
 
 #[test]
 fn a_schema_violation_is_one_line_with_the_values_path_and_nothing_is_written() {
+    require_tools!();
     let repo = example_repo("home-infra");
     let before = snapshot(repo.path());
     // Stand-in chart: neither real chart ships a values.schema.json, so only the stand-in
@@ -408,6 +416,7 @@ fn a_schema_violation_is_one_line_with_the_values_path_and_nothing_is_written() 
 
 #[test]
 fn a_template_failure_is_one_line_with_the_values_path() {
+    require_tools!();
     // The real open-webui chart `fail`s when OIDC has no client secret, naming the values.
     let charts = RealCharts::unpack();
     let repo = example_repo("home-infra");
@@ -424,6 +433,7 @@ fn a_template_failure_is_one_line_with_the_values_path() {
 
 #[test]
 fn values_keys_the_chart_never_reads_are_reported() {
+    require_tools!();
     let repo = example_repo("home-infra");
     let charts = RealCharts::unpack();
     let dir = charts.arg("ollama");
@@ -438,6 +448,7 @@ fn values_keys_the_chart_never_reads_are_reported() {
 
 #[test]
 fn a_rendered_service_port_that_differs_from_the_old_service_is_reported() {
+    require_tools!();
     let repo = ollama_repo(|_| {}, &[]);
     let charts = RealCharts::unpack();
     let dir = charts.arg("ollama");
@@ -452,6 +463,7 @@ fn a_rendered_service_port_that_differs_from_the_old_service_is_reported() {
 
 #[test]
 fn an_httproute_to_a_service_the_render_lacks_is_reported() {
+    require_tools!();
     let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: ollama\nspec:\n  rules:\n    - backendRefs:\n        - name: ollama\n          port: 11434\n";
     let repo = ollama_repo(|_| {}, &[("apps/ollama/route.yaml", route)]);
     let charts = RealCharts::unpack();
@@ -467,6 +479,7 @@ fn an_httproute_to_a_service_the_render_lacks_is_reported() {
 
 #[test]
 fn without_helm_or_with_no_render_there_is_no_render_section() {
+    require_tools!();
     let repo = example_repo("home-infra");
     let empty = tempfile::tempdir().expect("dir");
     let path = empty.path().to_str().unwrap();
@@ -504,6 +517,7 @@ fn offline_helm(dir: &Path) -> PathBuf {
 
 #[test]
 fn an_offline_pull_is_one_warning_unless_render_was_asked_for() {
+    require_tools!();
     let tools = tempfile::tempdir().expect("dir");
     let fake = offline_helm(tools.path());
     let env = [("HELMIGRATE_HELM", fake.to_str().unwrap())];
@@ -531,6 +545,7 @@ fn an_offline_pull_is_one_warning_unless_render_was_asked_for() {
 
 #[test]
 fn the_render_check_never_prints_secret_literals() {
+    require_tools!();
     let repo = ollama_repo(|w| {
         w["spec"]["template"]["spec"]["containers"][0]["env"] = serde_json::json!([
             { "name": "WEBUI_SECRET_KEY", "value": "plantedsecret123" }, { "name": "TZ", "value": "Europe/Berlin" },
@@ -554,6 +569,7 @@ fn the_render_check_never_prints_secret_literals() {
 
 #[test]
 fn values_from_targets_render_with_a_placeholder_not_the_secret() {
+    require_tools!();
     let repo = example_repo("home-infra");
     let charts = RealCharts::unpack();
     let dir = charts.arg("open-webui");
@@ -586,6 +602,7 @@ fn fake_helm(dir: &Path, body: &str) -> PathBuf {
 
 #[test]
 fn a_pulled_chart_is_cached_by_repository_chart_and_version() {
+    require_tools!();
     let tools = tempfile::tempdir().expect("dir");
     let charts = RealCharts::unpack();
     let calls = tools.path().join("pulls");
@@ -642,6 +659,7 @@ fn garbage_from_helm_is_a_render_failure_not_a_crash() {
 
 #[test]
 fn a_route_fixed_by_fix_routes_is_checked_where_it_now_points() {
+    require_tools!();
     let repo = example_repo("home-infra");
     let charts = RealCharts::unpack();
     let webui = charts.arg("open-webui");

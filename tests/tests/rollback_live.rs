@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use helmigrate_tests::testenv::{TestEnv, shared};
-use helmigrate_tests::{git, helmigrate, repo_from, run, service_account_kubeconfig, snapshot, workspace};
+use helmigrate_tests::testenv::TestEnv;
+use helmigrate_tests::{cluster, git, helmigrate, repo_from, run, service_account_kubeconfig, snapshot, workspace};
 use serde_json::{Value, json};
 
 const OLLAMA: &str = "kubernetes/apps/base/ai/ollama";
@@ -88,7 +88,7 @@ fn migrated_cluster(env: &TestEnv, ns: &str, repo: &Path) {
 
 #[test]
 fn execute_puts_the_raw_objects_back_and_removes_the_release() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("rbx");
     let (repo, original) = converted(&ns);
     migrated_cluster(env, &ns, repo.path());
@@ -155,7 +155,7 @@ fn execute_puts_the_raw_objects_back_and_removes_the_release() {
 
 #[test]
 fn a_read_only_account_stops_with_exit_5_and_says_what_remains() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("rbx-ro");
     let (repo, original) = converted(&ns);
     let dir = tempfile::tempdir().unwrap();

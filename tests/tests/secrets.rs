@@ -8,8 +8,7 @@
 
 use std::path::Path;
 
-use helmigrate_tests::testenv::shared;
-use helmigrate_tests::{PLANTED_SECRETS, apply_example, git, helmigrate, helmigrate_live, repo_from, snapshot, workspace};
+use helmigrate_tests::{PLANTED_SECRETS, apply_example, cluster, git, helmigrate, helmigrate_live, repo_from, snapshot, workspace};
 
 const APPS: &str = "kubernetes/apps/base/ai";
 const RECORD: &str = ".helmigrate/last-write.json";
@@ -195,7 +194,7 @@ fn a_malformed_file_holding_a_secret_fails_without_echoing_it() {
 
 #[test]
 fn live_convert_and_verify_show_no_secret_data() {
-    let env = shared();
+    let env = cluster!();
     let ns = env.namespace("secrets");
     apply_example(env, &ns);
     env.kubectl_run(&["-n", &ns, "create", "secret", "generic", "extra", "--from-literal=token=planted-stringdata-7731",
