@@ -16,7 +16,7 @@
 
 use std::io::{BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -38,18 +38,7 @@ pub fn revision(sha: &str) -> String {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "helmigrate tests")
-        .env("GIT_AUTHOR_EMAIL", "tests@helmigrate.invalid")
-        .env("GIT_COMMITTER_NAME", "helmigrate tests")
-        .env("GIT_COMMITTER_EMAIL", "tests@helmigrate.invalid")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("git: {e}"))?;
+    let out = crate::git_command(dir, args).output().map_err(|e| format!("git: {e}"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {

@@ -124,17 +124,23 @@ pub fn copy_dir(src: &Path, dst: &Path) {
     }
 }
 
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
+/// `git -C DIR ARGS` with the tests' author and committer, never prompting.
+pub fn git_command(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new("git");
+    c.arg("-C")
         .arg(dir)
         .args(args)
         .env("GIT_AUTHOR_NAME", "helmigrate tests")
         .env("GIT_AUTHOR_EMAIL", "tests@helmigrate.invalid")
         .env("GIT_COMMITTER_NAME", "helmigrate tests")
         .env("GIT_COMMITTER_EMAIL", "tests@helmigrate.invalid")
-        .output()
-        .expect("run git");
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null());
+    c
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = git_command(dir, args).output().expect("run git");
     assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::Stdio;
 
 use helmigrate_tests::plugin::{Sandbox, completions, dist, platform, tools};
-use helmigrate_tests::testenv::{TestEnv, shared};
+use helmigrate_tests::testenv::TestEnv;
 use helmigrate_tests::{Run, example_repo, git, workspace};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -48,9 +48,10 @@ fn head_commit() -> String {
 /// completion through kubectl_complete-helmigrate); `kubectl krew uninstall` removes it.
 #[test]
 fn krew_installs_the_archive_and_kubectl_runs_it() {
+    // Both need the control plane: under `scripts/test --quick` they skip with the cluster tests.
+    let env = helmigrate_tests::cluster!();
     let t = tools();
     let d = dist();
-    let env = shared();
     let mut sb = Sandbox::new();
     let krew_root = sb.home().join(".krew");
     sb.env.insert("KREW_ROOT".into(), krew_root.to_string_lossy().into_owned());
@@ -161,9 +162,10 @@ fn krew_installs_the_archive_and_kubectl_runs_it() {
 /// through `flux __complete`; `flux plugin uninstall` removes it.
 #[test]
 fn flux_installs_from_a_plugin_catalog_and_runs_it() {
+    // Both need the control plane: under `scripts/test --quick` they skip with the cluster tests.
+    let env = helmigrate_tests::cluster!();
     let t = tools();
     let d = dist();
-    let env = shared();
     let mut sb = Sandbox::new();
     sb.link_into_path(&[("flux", &t.flux), ("kubectl", &t.kubectl)]);
     let home = sb.home().to_path_buf();
