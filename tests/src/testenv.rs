@@ -279,6 +279,16 @@ impl TestEnv {
         c
     }
 
+    /// `kubectl apply -f -` of `yaml`; panics with kubectl's message (and the YAML) on failure.
+    pub fn apply(&self, yaml: &str) {
+        use std::io::Write;
+        let mut child = self.kubectl().args(["apply", "-f", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped())
+            .spawn().expect("kubectl apply");
+        child.stdin.take().expect("stdin").write_all(yaml.as_bytes()).expect("write yaml");
+        let out = child.wait_with_output().expect("kubectl apply");
+        assert!(out.status.success(), "kubectl apply: {}\n{yaml}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Run `kubectl ARGS...`, returning stdout, or an error with stderr.
     pub fn kubectl_run(&self, args: &[&str]) -> Result<String, String> {
         let out = self

@@ -97,16 +97,13 @@ fn verify_follows_a_chart_ref_to_its_oci_repository() {
     let env = cluster!();
     let ns = env.namespace("chartref");
     let hr = format!("apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: comfyui\n  namespace: {ns}\nspec:\n  interval: 30m\n  chartRef:\n    kind: OCIRepository\n    name: app-template\n  values: {{}}\n");
-    let file = tempfile::NamedTempFile::new().expect("temp file");
-    std::fs::write(file.path(), &hr).expect("write");
-    env.kubectl_run(&["apply", "-f", file.path().to_str().unwrap()]).expect("apply HelmRelease");
+    env.apply(&hr);
     let r = with_kubeconfig("kubectl-helmigrate", env.kubeconfig(), &["verify", "-n", &ns, "--app", "comfyui"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(r.stdout.contains(&format!("OCIRepository {ns}/app-template does not exist")), "{}", r.stdout);
 
     let oci = format!("apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: app-template\n  namespace: {ns}\nspec:\n  interval: 12h\n  url: oci://127.0.0.1:1/helm/app-template\n  ref:\n    tag: 4.1.1\n");
-    std::fs::write(file.path(), &oci).expect("write");
-    env.kubectl_run(&["apply", "-f", file.path().to_str().unwrap()]).expect("apply OCIRepository");
+    env.apply(&oci);
     let r = with_kubeconfig("kubectl-helmigrate", env.kubeconfig(), &["verify", "-n", &ns, "--app", "comfyui"]);
     assert!(r.stdout.contains(&format!("OCIRepository {ns}/app-template")) && !r.stdout.contains("does not exist"), "{}", r.stdout);
     // The chart is read from the OCIRepository's URL: app-template has no probe path without

@@ -6,8 +6,6 @@
 //! Needs `scripts/build-tools` (kubectl, the control plane) and `scripts/build-plugin-tools`
 //! (krew, flux); `scripts/test` builds both. Without them these tests fail, naming the script.
 
-use std::io::Write;
-use std::process::Stdio;
 
 use helmigrate_tests::plugin::{Sandbox, completions, dist, platform, tools};
 use helmigrate_tests::testenv::TestEnv;
@@ -20,11 +18,7 @@ fn ok(what: &str, r: &Run) {
 }
 
 fn apply(env: &TestEnv, yaml: &str) {
-    let mut child = env.kubectl().args(["apply", "-f", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped())
-        .spawn().expect("kubectl apply");
-    child.stdin.take().expect("stdin").write_all(yaml.as_bytes()).expect("write yaml");
-    let out = child.wait_with_output().expect("kubectl apply");
-    assert!(out.status.success(), "kubectl apply: {}\n{yaml}", String::from_utf8_lossy(&out.stderr));
+    env.apply(yaml);
 }
 
 /// A HelmRepository `tiny` serving the test chart and a HelmRelease `web` of it, Ready, in `ns`.

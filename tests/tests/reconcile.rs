@@ -1,9 +1,7 @@
 //! `reconcile` against a real kube-apiserver with the real Flux source-controller and
 //! helm-controller, the project's `tiny` chart served from a loopback chart repository.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -17,11 +15,7 @@ fn repo(env: &TestEnv) -> &'static ChartRepo {
 }
 
 fn apply(env: &TestEnv, yaml: &str) {
-    let mut child = env.kubectl().args(["apply", "-f", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped())
-        .spawn().expect("kubectl apply");
-    child.stdin.take().expect("stdin").write_all(yaml.as_bytes()).expect("write yaml");
-    let out = child.wait_with_output().expect("kubectl apply");
-    assert!(out.status.success(), "kubectl apply: {}\n{yaml}", String::from_utf8_lossy(&out.stderr));
+    env.apply(yaml);
 }
 
 fn get(env: &TestEnv, ns: &str, what: &str) -> Value {

@@ -88,17 +88,11 @@ impl Mapper {
         for (k, v) in &w.pod {
             self.drop(format!("pod {k}"), compact(v), why.clone());
         }
-        for (k, v) in &w.labels {
-            self.drop(format!("label {k}"), show(v), why.clone());
-        }
-        for (k, v) in &w.annotations {
-            self.drop(format!("annotation {k}"), show(v), why.clone());
-        }
-        for (k, v) in &w.pod_labels {
-            self.drop(format!("pod label {k}"), show(v), why.clone());
-        }
-        for (k, v) in &w.pod_annotations {
-            self.drop(format!("pod annotation {k}"), show(v), why.clone());
+        let metadata = [("label", &w.labels), ("annotation", &w.annotations), ("pod label", &w.pod_labels), ("pod annotation", &w.pod_annotations)];
+        for (what, map) in metadata {
+            for (k, v) in map {
+                self.drop(format!("{what} {k}"), show(v), why.clone());
+            }
         }
         for c in &w.containers {
             self.drop(format!("container {}", c.name), c.image.reference(), format!("chart {chart} runs one container; extra containers have no value"));
