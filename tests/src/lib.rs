@@ -347,6 +347,27 @@ pub fn apply_example(env: &testenv::TestEnv, ns: &str) {
     env.kubectl_run(&["apply", "-f", file.to_str().expect("utf-8 path")]).expect("apply example");
 }
 
+/// Step 1 of the hand-over done in the cluster, as Flux applies `convert --prepare`'s commit:
+/// every object the live plan of `ns` takes over gets Helm's ownership marks and
+/// `kustomize.toolkit.fluxcd.io/prune: disabled`. Before that, the live plan is blocked.
+pub fn mark_step_one(env: &testenv::TestEnv, ns: &str) {
+    let r = helmigrate_live(env, &["convert", "-n", ns, "-o", "json", "--fallback", "app-template"]);
+    assert_eq!(r.code, 1, "an unmarked hand-over blocks the live plan: {}", r.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&r.stdout).expect("plan json");
+    let mut marked = 0;
+    for app in plan["apps"].as_array().expect("apps") {
+        let release = app["releaseName"].as_str().expect("releaseName");
+        for t in app["handover"]["takeovers"].as_array().into_iter().flatten() {
+            let (kind, name) = (t["kind"].as_str().expect("kind").to_lowercase(), t["name"].as_str().expect("name"));
+            env.kubectl_run(&["-n", ns, "annotate", "--overwrite", &kind, name, &format!("meta.helm.sh/release-name={release}"),
+                &format!("meta.helm.sh/release-namespace={ns}"), "kustomize.toolkit.fluxcd.io/prune=disabled"]).expect("annotate");
+            env.kubectl_run(&["-n", ns, "label", "--overwrite", &kind, name, "app.kubernetes.io/managed-by=Helm"]).expect("label");
+            marked += 1;
+        }
+    }
+    assert!(marked > 0, "the plan takes nothing over: {}", r.stdout);
+}
+
 /// `kubectl-helmigrate --kubeconfig <test cluster> ARGS` in a temp dir.
 pub fn helmigrate_live(env: &testenv::TestEnv, args: &[&str]) -> Run {
     let mut full = vec!["--kubeconfig", env.kubeconfig().to_str().expect("utf-8 path")];

@@ -1,7 +1,7 @@
 //! Cluster faults against the real apiserver: each a one-line error with a hint and its own
 //! exit code, never a stack trace. (Missing Flux CRDs: tests/flux_missing.rs, its own cluster.)
 
-use helmigrate_tests::{Run, cluster, apply_example, run, service_account_kubeconfig, workspace};
+use helmigrate_tests::{Run, cluster, apply_example, mark_step_one, run, service_account_kubeconfig, workspace};
 
 fn one_line_error(r: &Run) -> &str {
     let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -53,6 +53,7 @@ fn the_documented_read_only_role_converts_and_verifies_and_no_role_is_forbidden(
     let env = cluster!();
     let ns = env.namespace("rbac");
     apply_example(env, &ns);
+    mark_step_one(env, &ns);
     let dir = tempfile::tempdir().unwrap();
 
     // No permissions at all: 403 → exit 5, naming what was refused.
@@ -61,6 +62,8 @@ fn the_documented_read_only_role_converts_and_verifies_and_no_role_is_forbidden(
     assert_eq!(r.code, 5, "{}", r.stderr);
     let line = one_line_error(&r);
     assert!(line.contains("forbidden") && line.contains("RBAC"), "{line}");
+    // The one permission hint: the verb, the resource and the role file to bind.
+    assert!(line.contains("needs `list` on ") && line.contains(&format!("in namespace {ns}: bind the RBAC role in docs/rbac-readonly.yaml")), "{line}");
     let r = with_kubeconfig("kubectl-helmigrate", &nobody, &["verify", "-n", &ns]);
     assert_eq!(r.code, 5, "{}", r.stderr);
     one_line_error(&r);

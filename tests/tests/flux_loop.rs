@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use helmigrate_tests::flux::{self, FLUX_NS};
 use helmigrate_tests::testenv::TestEnv;
-use helmigrate_tests::{PLANTED_SECRETS, cluster, example_repo, git, helmigrate};
+use helmigrate_tests::{PLANTED_SECRETS, cluster, example_repo, git, helmigrate, snapshot};
 use serde_json::Value;
 
 const APPS: &str = "kubernetes/apps/base/ai";
@@ -246,6 +246,23 @@ fn migrate<'a>(env: &'a TestEnv, prefix: &str) -> Migrated<'a> {
     // Step 1: mark what the charts take over; Flux applies the marks.
     let r = m.helmigrate(&["convert", APPS, "--prepare", "--write", "--commit"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let (ollama_repo, webui_repo) = (format!("ollama={}", env.helm_repository()), format!("open-webui={}", env.helm_repository()));
+    let step_two = ["convert", APPS, "--write", "--commit", "--chart-repo", &ollama_repo, "--chart-repo", &webui_repo];
+
+    // Step 2 must not outrun step 1: committed, not pushed, so Flux has not applied the marks.
+    let (files, head) = (snapshot(dir), git(dir, &["rev-parse", "HEAD"]));
+    let early = m.helmigrate(&step_two);
+    assert_eq!(early.code, 1, "{}{}", early.stdout, early.stderr);
+    let applied = env.kubectl_run(&["-n", FLUX_NS, "get", "kustomizations.kustomize.toolkit.fluxcd.io", &m.flux.apps(), "-o", "jsonpath={.status.lastAppliedRevision}"]).unwrap();
+    let applied = applied.trim();
+    for svc in ["ollama", "open-webui"] {
+        let why = format!("Service {ns}/{svc} in the cluster lacks step 1's marks");
+        assert!(early.stdout.contains(&why), "{why}:\n{}", early.stdout);
+    }
+    assert!(early.stdout.contains(&format!("step 1 is in Git ({APPS}/ollama/service.yaml) but not live yet; Kustomization {FLUX_NS}/{} has applied {applied}: \
+        commit and push it, run `flux reconcile kustomization {} -n {FLUX_NS} --with-source`", m.flux.apps(), m.flux.apps())), "{}", early.stdout);
+    assert_eq!((snapshot(dir), git(dir, &["rev-parse", "HEAD"])), (files, head), "a blocked move writes and commits nothing");
+
     m.flux.sync(dir, "step 1");
     let svc = must(env, ns, "service/ollama");
     assert_eq!(svc["metadata"]["annotations"]["meta.helm.sh/release-name"], "ollama", "{svc:#}");
@@ -253,8 +270,7 @@ fn migrate<'a>(env: &'a TestEnv, prefix: &str) -> Migrated<'a> {
 
     // Step 2: the move, the HelmRepositories pointing at the loopback mirror of the real charts
     // (`--chart-repo`, as an air-gapped user would).
-    let (ollama_repo, webui_repo) = (format!("ollama={}", env.helm_repository()), format!("open-webui={}", env.helm_repository()));
-    let r = m.helmigrate(&["convert", APPS, "--write", "--commit", "--chart-repo", &ollama_repo, "--chart-repo", &webui_repo]);
+    let r = m.helmigrate(&step_two);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let sources = std::fs::read_to_string(dir.join(SOURCES)).unwrap();
     // One HelmRepository per URL: both charts come from the mirror.

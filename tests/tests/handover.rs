@@ -179,3 +179,59 @@ fn a_volume_deleted_with_its_claim_is_called_out_and_claims_are_marked_under_pru
     assert!(s.contains("metadata:\n  name: models # the shared model store\n  annotations:\n    kustomize.toolkit.fluxcd.io/prune: disabled\nspec:\n  volumeName: models-pv"), "{s}");
     assert_eq!(s.matches("prune: disabled").count(), 1, "only the claim, not the volume\n{s}");
 }
+
+/// Step 2 must not outrun step 1: with the cluster's copy of the objects at hand (what
+/// `--kubeconfig`/`--context` reads), the move waits until the marks are live. The real loop
+/// (commit, no push, move refused; push, move made) is in `flux_loop.rs`.
+#[test]
+fn the_move_waits_until_step_one_is_live() {
+    use helmigrate::plan::{self, Level};
+    use helmigrate::source::LiveMetadata;
+    let repo = example_repo("home-infra");
+    assert_eq!(helmigrate(&["convert", APPS, "--prepare", "--write"], repo.path()).code, 0);
+    let mut tree = plan::load(&repo.path().join(APPS)).unwrap();
+    tree.flux.iter_mut().for_each(|k| k.applied_revision = Some("main@sha1:0123abc".into()));
+    let service = |annotations: Value, labels: Value| serde_json::json!({"metadata": {"name": "ollama", "annotations": annotations, "labels": labels}});
+    let plan_with = |tree: &helmigrate::source::Tree| plan::plan_tree(tree, &plan::Options::default()).unwrap();
+    let blocking = |p: &plan::Plan| -> Vec<String> {
+        p.apps.iter().flat_map(|a| a.warnings.iter()).filter(|w| w.level == Level::Blocking).map(|w| w.message.clone()).collect()
+    };
+
+    // Not read: the move goes ahead on Git's word, and says the cluster was not checked.
+    let p = plan_with(&tree);
+    assert!(blocking(&p).is_empty(), "{:#?}", blocking(&p));
+    let ollama = p.apps.iter().find(|a| a.name == "ollama").unwrap();
+    assert!(ollama.handover.steps[0].contains("not checked against the cluster"), "{:#?}", ollama.handover.steps);
+
+    // Read, and the live Service still lacks the marks (the commit was not pushed).
+    let mut live = LiveMetadata { default_namespace: "default".into(), ..Default::default() };
+    live.add("Service", "ai", [service(serde_json::json!({"meta.helm.sh/release-name": "ollama"}), serde_json::json!({}))]);
+    tree.live = Some(live);
+    let p = plan_with(&tree);
+    let b = blocking(&p);
+    assert!(b.iter().any(|m| m == "Service ai/ollama in the cluster lacks step 1's marks (kustomize.toolkit.fluxcd.io/prune=disabled, \
+        meta.helm.sh/release-namespace=ai, app.kubernetes.io/managed-by=Helm), so the move is blocked: Flux would prune it when it leaves Git \
+        and the chart recreate it; step 1 is in Git (kubernetes/apps/base/ai/ollama/service.yaml) but not live yet; Kustomization flux-system/apps \
+        has applied main@sha1:0123abc: commit and push it, run `flux reconcile kustomization apps -n flux-system --with-source`, then run this \
+        convert again"), "{b:#?}");
+    assert!(p.blocked());
+    assert!(!p.apps.iter().find(|a| a.name == "ollama").unwrap().handover.ready);
+
+    // Live: the move goes ahead.
+    let mut live = LiveMetadata { default_namespace: "default".into(), ..Default::default() };
+    live.add("Service", "ai", [service(
+        serde_json::json!({"meta.helm.sh/release-name": "ollama", "meta.helm.sh/release-namespace": "ai", "kustomize.toolkit.fluxcd.io/prune": "disabled"}),
+        serde_json::json!({"app.kubernetes.io/managed-by": "Helm"}))]);
+    tree.live = Some(live);
+    let p = plan_with(&tree);
+    assert!(!blocking(&p).iter().any(|m| m.contains("ollama")), "{:#?}", blocking(&p));
+    let h = p.apps.iter().find(|a| a.name == "ollama").unwrap().handover.clone();
+    assert!(h.ready && h.takeovers[0].live_marked == Some(true) && !h.steps[0].contains("not checked"), "{h:#?}");
+
+    // Read, and not there (never applied): nothing to hand over in the cluster, nothing blocks.
+    let mut live = LiveMetadata { default_namespace: "default".into(), ..Default::default() };
+    live.add("Service", "ai", []);
+    tree.live = Some(live);
+    let p = plan_with(&tree);
+    assert!(!blocking(&p).iter().any(|m| m.contains("lacks step 1's marks")), "{:#?}", blocking(&p));
+}

@@ -1,7 +1,7 @@
 //! `convert -n NS` against a real kube-apiserver: the same plan as from the files, with none of
 //! the server's additions and no secret data.
 
-use helmigrate_tests::{PLANTED_SECRETS, apply_example, cluster, example_repo, helmigrate, helmigrate_live};
+use helmigrate_tests::{PLANTED_SECRETS, apply_example, cluster, example_repo, helmigrate, helmigrate_live, mark_step_one, snapshot};
 use serde_json::Value;
 
 fn by_name(plan: &Value) -> std::collections::BTreeMap<String, Value> {
@@ -44,6 +44,7 @@ fn live_plan_equals_the_plan_from_git() {
     let env = cluster!();
     let ns = env.namespace("live");
     apply_example(env, &ns);
+    mark_step_one(env, &ns);
     let live_plan = assert_live_equals_git(env, &ns, &[], &["ollama", "open-webui"]);
     assert_eq!(live_plan["skipped"][0]["name"], "comfyui");
     // With the fallback, ComfyUI too: app-template values from the cluster equal those from Git.
@@ -57,6 +58,7 @@ fn live_output_carries_no_server_additions_and_no_secret_data() {
     let env = cluster!();
     let ns = env.namespace("clean");
     apply_example(env, &ns);
+    mark_step_one(env, &ns);
     for format in ["json", "yaml", "text"] {
         let r = helmigrate_live(env, &["convert", "-n", &ns, "-o", format]);
         assert_eq!(r.code, 0, "{}", r.stderr);
@@ -75,6 +77,7 @@ fn out_dir_gets_one_file_per_app_with_both_documents() {
     let env = cluster!();
     let ns = env.namespace("out");
     apply_example(env, &ns);
+    mark_step_one(env, &ns);
     let out = tempfile::tempdir().unwrap();
     let r = helmigrate_live(env, &["convert", "-n", &ns, "-o", "yaml", "--out", out.path().to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -139,18 +142,44 @@ fn the_hand_over_reads_prune_and_reclaim_policies_from_the_cluster() {
     let pv = wait_for(env, &["-n", &ns, "get", "pvc", "nfs-ai-models", "-o", "jsonpath={.spec.volumeName}"]);
     env.kubectl_run(&["patch", "pv", &pv, "-p", r#"{"spec":{"persistentVolumeReclaimPolicy":"Delete"}}"#]).unwrap();
 
-    let r = helmigrate_live(env, &["convert", "-n", &ns, "-o", "json"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Step 2 must not outrun step 1: the live Services lack the marks, so the move is blocked,
+    // naming each object and what to run.
+    let out = tempfile::tempdir().unwrap();
+    let r = helmigrate_live(env, &["convert", "-n", &ns, "-o", "json", "--out", out.path().to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(snapshot(out.path()).is_empty(), "a blocked plan writes nothing");
     let plan: Value = serde_json::from_str(&r.stdout).unwrap();
     let apps = by_name(&plan);
     let ollama = &apps["ollama"];
     assert_eq!(ollama["handover"]["prune"], true, "{:#}", ollama["handover"]);
     assert_eq!(ollama["handover"]["kustomizations"][0], Value::from(format!("{ns}/apps (prune: true, cluster)")));
+    assert_eq!(ollama["handover"]["takeovers"][0]["liveMarked"], false, "{:#}", ollama["handover"]);
     let warnings = ollama["warnings"].to_string();
     assert!(warnings.contains(&format!("PersistentVolume {pv} behind claim nfs-ai-models has reclaimPolicy Delete")), "{warnings}");
-    assert!(warnings.contains("Flux deletes Service ollama when it leaves Git"), "{warnings}");
-    // open-webui carries no kustomize-controller labels: nothing says what applies it.
-    assert_eq!(apps["open-webui"]["handover"]["prune"], Value::Null);
+    assert!(warnings.contains(&format!("Service {ns}/ollama in the cluster lacks step 1's marks (kustomize.toolkit.fluxcd.io/prune=disabled, \
+        meta.helm.sh/release-name=ollama, meta.helm.sh/release-namespace={ns}, app.kubernetes.io/managed-by=Helm), so the move is blocked: \
+        Flux would prune it when it leaves Git")), "{warnings}");
+    assert!(warnings.contains("run step 1 first: `convert PATH --prepare --write` on the repo folder, commit, push, \
+        `flux reconcile kustomization apps -n "), "{warnings}");
+    // open-webui carries no kustomize-controller labels: nothing says what applies it, nothing
+    // prunes it, and the marks go on by hand.
+    let webui = &apps["open-webui"];
+    assert_eq!(webui["handover"]["prune"], Value::Null);
+    let warnings = webui["warnings"].to_string();
+    assert!(warnings.contains(&format!("Service {ns}/open-webui in the cluster lacks step 1's marks (meta.helm.sh/release-name=open-webui, \
+        meta.helm.sh/release-namespace={ns}, app.kubernetes.io/managed-by=Helm), so the move is blocked: Helm would refuse to adopt it")), "{warnings}");
+    assert!(warnings.contains(&format!("`kubectl annotate service open-webui -n {ns} meta.helm.sh/release-name=open-webui \
+        meta.helm.sh/release-namespace={ns} && kubectl label service open-webui -n {ns} app.kubernetes.io/managed-by=Helm`")), "{warnings}");
+
+    // Step 1 live: the move goes ahead.
+    mark_step_one(env, &ns);
+    let r = helmigrate_live(env, &["convert", "-n", &ns, "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan: Value = serde_json::from_str(&r.stdout).unwrap();
+    for (name, app) in by_name(&plan) {
+        assert_eq!(app["handover"]["ready"], true, "{name}: {:#}", app["handover"]);
+        assert!(!app["warnings"].to_string().contains("lacks step 1's marks"), "{name}: {}", app["warnings"]);
+    }
 
     // Repo mode with the cluster at hand: the live Kustomization's prune is what counts.
     let ks = serde_json::json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
@@ -176,5 +205,5 @@ fn the_hand_over_reads_prune_and_reclaim_policies_from_the_cluster() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let plan: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(by_name(&plan)["ollama"]["handover"]["prune"], true, "the repo's prune: true");
-    assert!(plan["warnings"].to_string().contains("prune and volumes judged from the repo only"), "{:#}", plan["warnings"]);
+    assert!(plan["warnings"].to_string().contains("prune, volumes and the hand-over marks judged from the repo only"), "{:#}", plan["warnings"]);
 }

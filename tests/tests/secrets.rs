@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use helmigrate_tests::{PLANTED_SECRETS, apply_example, cluster, git, helmigrate, helmigrate_live, repo_from, snapshot, workspace};
+use helmigrate_tests::{PLANTED_SECRETS, apply_example, cluster, git, helmigrate, helmigrate_live, mark_step_one, repo_from, snapshot, workspace};
 
 const APPS: &str = "kubernetes/apps/base/ai";
 const RECORD: &str = ".helmigrate/last-write.json";
@@ -197,6 +197,7 @@ fn live_convert_and_verify_show_no_secret_data() {
     let env = cluster!();
     let ns = env.namespace("secrets");
     apply_example(env, &ns);
+    mark_step_one(env, &ns);
     env.kubectl_run(&["-n", &ns, "create", "secret", "generic", "extra", "--from-literal=token=planted-stringdata-7731",
         "--from-literal=password=planted-data-9922"]).unwrap();
     // A secret-looking literal in the live Deployment (and so in its last-applied annotation).

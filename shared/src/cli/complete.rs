@@ -358,18 +358,14 @@ impl Lookup for LiveLookup {
         let Ok(rt) = crate::cluster::runtime() else { return Vec::new() };
         rt.block_on(async {
             let list = async {
-                let cluster = crate::cluster::connect(kube).await.ok()?;
-                let lp = kube::api::ListParams::default();
-                let names: Vec<String> = match what {
-                    Names::Namespace => {
-                        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(cluster.client.clone());
-                        api.list_metadata(&lp).await.ok()?.items.into_iter().filter_map(|o| o.metadata.name).collect()
-                    }
-                    Names::Flux(kind) => {
-                        let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(cluster.client.clone(), &cluster.namespace, &kind.api_resource());
-                        api.list_metadata(&lp).await.ok()?.items.into_iter().filter_map(|o| o.metadata.name).collect()
-                    }
+                use crate::cluster::api;
+                let cluster = crate::cluster::connect(kube, crate::cluster::Role::Readonly).await.ok()?;
+                let objects = match what {
+                    Names::Namespace => cluster.objects(&api::NAMESPACE, None),
+                    Names::Flux(kind) => cluster.here(kind.table()),
                 };
+                let names: Vec<String> = objects.list_metadata(None).await.ok()?.iter()
+                    .filter_map(|o| o.pointer("/metadata/name").and_then(serde_json::Value::as_str).map(str::to_string)).collect();
                 Some(names)
             };
             tokio::time::timeout(CLUSTER_BUDGET, list).await.ok().flatten().unwrap_or_default()

@@ -5,19 +5,14 @@
 //! `reconcile` drives these; `verify` reuses [`ready`] ("is this object Ready for its current
 //! generation?") and [`FluxKind`].
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::StreamExt;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 
 use super::Cluster;
-use crate::error::{Error, Fault, Result};
-
-/// The field manager of every write helmigrate makes to a Flux object (visible in
-/// `metadata.managedFields`).
-pub const FIELD_MANAGER: &str = "helmigrate";
+pub use super::api::{FIELD_MANAGER, WatchEnd};
+use super::api::{self, Objects, Resource};
+use crate::error::Result;
 
 /// Annotation that asks any Flux controller for a reconciliation (value: an opaque token).
 pub const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
@@ -75,51 +70,36 @@ impl FluxKind {
         FluxKind::ALL.into_iter().find(|k| k.kind() == kind)
     }
 
-    pub fn group(self) -> &'static str {
+    /// Its entry in the cluster layer's resource table.
+    pub fn table(self) -> &'static Resource {
         match self {
-            FluxKind::HelmRelease => "helm.toolkit.fluxcd.io",
-            FluxKind::Kustomization => "kustomize.toolkit.fluxcd.io",
-            _ => "source.toolkit.fluxcd.io",
+            FluxKind::HelmRelease => &api::HELM_RELEASE,
+            FluxKind::HelmRepository => &api::HELM_REPOSITORY,
+            FluxKind::Kustomization => &api::KUSTOMIZATION,
+            FluxKind::HelmChart => &api::HELM_CHART,
+            FluxKind::GitRepository => &api::GIT_REPOSITORY,
+            FluxKind::OCIRepository => &api::OCI_REPOSITORY,
+            FluxKind::Bucket => &api::BUCKET,
         }
     }
 
-    pub fn version(self) -> &'static str {
-        match self {
-            FluxKind::HelmRelease => "v2",
-            _ => "v1",
-        }
+    pub fn group(self) -> &'static str {
+        self.table().group
     }
 
     /// `helm.toolkit.fluxcd.io/v2`
     pub fn api_version(self) -> String {
-        format!("{}/{}", self.group(), self.version())
+        self.table().api_version()
     }
 
     /// `helmreleases`
     pub fn plural(self) -> &'static str {
-        match self {
-            FluxKind::HelmRelease => "helmreleases",
-            FluxKind::HelmRepository => "helmrepositories",
-            FluxKind::Kustomization => "kustomizations",
-            FluxKind::HelmChart => "helmcharts",
-            FluxKind::GitRepository => "gitrepositories",
-            FluxKind::OCIRepository => "ocirepositories",
-            FluxKind::Bucket => "buckets",
-        }
+        self.table().plural
     }
 
     /// `helmreleases.helm.toolkit.fluxcd.io`, as RBAC rules and apiserver messages name it.
     pub fn resource(self) -> String {
-        format!("{}.{}", self.plural(), self.group())
-    }
-
-    /// `/apis/helm.toolkit.fluxcd.io/v2/namespaces/NS/helmreleases/NAME`
-    pub fn path(self, namespace: &str, name: &str) -> String {
-        format!("/apis/{}/namespaces/{namespace}/{}/{name}", self.api_version(), self.plural())
-    }
-
-    pub fn api_resource(self) -> ApiResource {
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(self.group(), self.version(), self.kind()), self.plural())
+        self.table().rbac_name()
     }
 
     /// The `flux` CLI's words for this kind (`helmrelease`, `source helm`, ...), for hints.
@@ -294,118 +274,22 @@ impl ObjectRef {
         ObjectRef { kind, namespace: namespace.into(), name: name.into() }
     }
 
-    fn api(&self, cluster: &Cluster) -> Api<DynamicObject> {
-        Api::namespaced_with(cluster.client.clone(), &self.namespace, &self.kind.api_resource())
+    /// The object's kind and namespace in the cluster layer.
+    pub fn objects<'a>(&self, cluster: &'a Cluster) -> Objects<'a> {
+        cluster.objects(self.kind.table(), Some(&self.namespace))
     }
-}
-
-/// A 403 names the verb and resource to ask for; everything else as [`Cluster::fail`] does.
-pub fn denied(cluster: &Cluster, what: impl Into<String>, verb: &str, obj: &ObjectRef, e: kube::Error) -> Error {
-    match e {
-        kube::Error::Api(s) if s.code == 403 => {
-            let msg = if s.message.is_empty() { format!("{} {}", s.code, s.reason) } else { one_line(&s.message) };
-            Error::Cluster {
-                fault: Fault::Forbidden,
-                what: what.into(),
-                msg: format!(
-                    "{msg} (needs `{verb}` on {} in namespace {}: see the reconcile role in docs/rbac-reconcile.yaml)",
-                    obj.kind.resource(),
-                    obj.namespace
-                ),
-            }
-        }
-        other => cluster.fail(what, other),
-    }
-}
-
-fn to_value(obj: DynamicObject) -> Value {
-    serde_json::to_value(obj).unwrap_or(Value::Null)
 }
 
 /// GET the object; `Ok(None)` when it does not exist.
 pub async fn get(cluster: &Cluster, obj: &ObjectRef) -> Result<Option<Value>> {
-    match obj.api(cluster).get(&obj.name).await {
-        Ok(o) => Ok(Some(to_value(o))),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-        Err(e) => Err(denied(cluster, format!("get {obj}"), "get", obj, e)),
-    }
+    obj.objects(cluster).get(&obj.name).await
 }
 
 /// Annotate the object with `annotations` (a JSON merge patch of `metadata.annotations`, field
 /// manager [`FIELD_MANAGER`]). Returns the patched object.
 pub async fn annotate(cluster: &Cluster, obj: &ObjectRef, annotations: &[(&str, &str)]) -> Result<Value> {
     let map: serde_json::Map<String, Value> = annotations.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-    let patch = json!({ "metadata": { "annotations": map } });
-    let params = PatchParams { field_manager: Some(FIELD_MANAGER.to_string()), ..Default::default() };
-    match obj.api(cluster).patch(&obj.name, &params, &Patch::Merge(&patch)).await {
-        Ok(o) => Ok(to_value(o)),
-        Err(e) => Err(denied(cluster, format!("annotate {obj}"), "patch", obj, e)),
-    }
-}
-
-/// How a watch ended.
-#[derive(Debug)]
-pub enum WatchEnd<T> {
-    /// `check` returned a value.
-    Done(T),
-    /// The deadline passed; the last state seen, if any.
-    TimedOut(Option<Value>),
-    /// The object was deleted (or is gone).
-    Deleted,
-}
-
-/// Watch one object (a list+watch with `fieldSelector=metadata.name=NAME`, re-connecting with
-/// backoff when the stream breaks) and call `check` on every state of it, starting with the
-/// current one, until `check` returns `Some`, the object is deleted or `deadline` passes.
-/// Nothing is polled: each call of `check` follows an event from the apiserver.
-pub async fn watch_until<T>(
-    cluster: &Cluster,
-    obj: &ObjectRef,
-    deadline: Instant,
-    mut check: impl FnMut(&Value) -> Option<T>,
-) -> Result<WatchEnd<T>> {
-    let fields = format!("metadata.name={}", obj.name);
-    // bounded server-side watch timeout: re-connects are cheap and survive idle-connection reapers
-    let config = watcher::Config::default().fields(&fields).timeout(120);
-    let mut stream = watcher(obj.api(cluster), config).default_backoff().boxed();
-    let mut last: Option<Value> = None;
-    let mut seen = false;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let event = match tokio::time::timeout(left, stream.next()).await {
-            Err(_) => return Ok(WatchEnd::TimedOut(last)),
-            Ok(None) => return Ok(WatchEnd::TimedOut(last)),
-            Ok(Some(e)) => e,
-        };
-        match event {
-            Ok(watcher::Event::Init) => seen = false,
-            Ok(watcher::Event::InitApply(o) | watcher::Event::Apply(o)) => {
-                seen = true;
-                let v = to_value(o);
-                if let Some(t) = check(&v) {
-                    return Ok(WatchEnd::Done(t));
-                }
-                last = Some(v);
-            }
-            Ok(watcher::Event::InitDone) if !seen => return Ok(WatchEnd::Deleted),
-            Ok(watcher::Event::InitDone) => {}
-            Ok(watcher::Event::Delete(_)) => return Ok(WatchEnd::Deleted),
-            Err(e) => {
-                // RBAC problems don't heal by retrying; anything else (a dropped connection, an
-                // expired resourceVersion) is retried by the watcher after a backoff.
-                let inner = match e {
-                    watcher::Error::InitialListFailed(e) => Some(("list", e)),
-                    watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => Some(("watch", e)),
-                    _ => None,
-                };
-                if let Some((verb, kube::Error::Api(s))) = inner
-                    && matches!(s.code, 401 | 403)
-                {
-                    return Err(denied(cluster, format!("watch {obj}"), verb, obj, kube::Error::Api(s)));
-                }
-            }
-        }
-    }
+    obj.objects(cluster).merge_patch(&obj.name, &json!({ "metadata": { "annotations": map } }), &format!("annotate {obj}")).await
 }
 
 /// Human form of a duration for messages: `5m`, `1m30s`, `500ms`.
@@ -521,7 +405,6 @@ mod tests {
     fn kinds() {
         assert_eq!(FluxKind::HelmRelease.resource(), "helmreleases.helm.toolkit.fluxcd.io");
         assert_eq!(FluxKind::HelmRepository.api_version(), "source.toolkit.fluxcd.io/v1");
-        assert_eq!(FluxKind::Kustomization.path("ns", "a"), "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/ns/kustomizations/a");
         assert_eq!(FluxKind::from_kind("HelmChart"), Some(FluxKind::HelmChart));
         let token = request_token();
         assert!(token.ends_with('Z') && token.contains('T'), "{token}");

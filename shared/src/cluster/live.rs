@@ -5,59 +5,55 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use super::api::{self, Resource};
 use super::{Cluster, defaults};
 use crate::error::Result;
 use crate::profiles::SourceKind;
 use crate::plan::{Source, Sources};
 use crate::source::flux::FluxKustomization;
-use crate::source::{Object, Tree};
+use crate::source::{LiveMetadata, Object, Tree};
 
-/// (API path prefix, kind, plural, optional: a missing API is not an error)
-const KINDS: [(&str, &str, &str, bool); 7] = [
-    ("/apis/apps/v1", "Deployment", "deployments", false),
-    ("/apis/apps/v1", "StatefulSet", "statefulsets", false),
-    ("/api/v1", "Service", "services", false),
-    ("/api/v1", "PersistentVolumeClaim", "persistentvolumeclaims", false),
-    ("/apis/gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes", true),
-    ("/apis/networking.k8s.io/v1", "Ingress", "ingresses", true),
-    ("/apis/helm.toolkit.fluxcd.io/v2", "HelmRelease", "helmreleases", true),
-];
+/// The kinds a chart may take over under the same name: their live marks gate the move.
+const HANDED_OVER: [&Resource; 3] = [&api::SERVICE, &api::DEPLOYMENT, &api::STATEFUL_SET];
 
-pub(crate) async fn get_list(cluster: &Cluster, path: &str) -> std::result::Result<Vec<Value>, kube::Error> {
-    let req = http::Request::get(path).body(Vec::new()).map_err(kube::Error::HttpError)?;
-    let list: Value = cluster.client.request(req).await?;
-    Ok(match list {
-        Value::Object(mut m) => match m.remove("items") {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    })
-}
-
-async fn get_one(cluster: &Cluster, path: String) -> Option<Value> {
-    let req = http::Request::get(path).body(Vec::new()).ok()?;
-    cluster.client.request::<Value>(req).await.ok()
-}
+/// The namespace's kinds a conversion reads (optional APIs list as empty when not served).
+const KINDS: [&Resource; 7] = [&api::DEPLOYMENT, &api::STATEFUL_SET, &api::SERVICE, &api::PERSISTENT_VOLUME_CLAIM, &api::HTTP_ROUTE, &api::INGRESS, &api::HELM_RELEASE];
 
 /// Repo mode with a cluster at hand: the live side of the hand-over. The Flux Kustomizations
 /// found in the repo are read back from the cluster (`prune` there is what counts), and the
 /// claims' volumes are looked up (a dynamically provisioned volume is usually `Delete`).
+/// The live metadata of the tree's Services and workloads is read too, namespace by namespace,
+/// for the hand-over's check that step 1's marks are live before the move.
 /// Returns a note for the plan when the cluster could not be read.
 pub async fn enrich_repo_tree(cluster: &Cluster, tree: &mut Tree) -> Option<String> {
+    let mut wanted: Vec<(&'static Resource, String)> = tree.objects.iter()
+        .filter_map(|o| Some((HANDED_OVER.into_iter().find(|r| r.kind == o.kind)?, o.namespace.clone().unwrap_or_else(|| cluster.namespace.clone()))))
+        .collect();
+    wanted.sort_by(|a, b| (a.0.kind, &a.1).cmp(&(b.0.kind, &b.1)));
+    wanted.dedup();
+    let metadata = futures::future::join_all(wanted.iter().map(|(r, ns)| async move { cluster.objects(r, Some(ns)).list_metadata(None).await }));
     let live = futures::future::join_all(tree.flux.iter().map(|k|
-        get_one(cluster, format!("/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/{}/kustomizations/{}", k.namespace, k.name))));
-    let claims = futures::future::join_all(tree.objects.iter().filter(|o| o.kind == "PersistentVolumeClaim").map(|o| {
+        async { cluster.objects(&api::KUSTOMIZATION, Some(&k.namespace)).try_get(&k.name).await }));
+    let claims = futures::future::join_all(tree.objects.iter().filter(|o| o.kind == "PersistentVolumeClaim").map(|o| async {
         let ns = o.namespace.clone().unwrap_or_else(|| cluster.namespace.clone());
-        get_one(cluster, format!("/api/v1/namespaces/{ns}/persistentvolumeclaims/{}", o.name))
+        cluster.objects(&api::PERSISTENT_VOLUME_CLAIM, Some(&ns)).try_get(&o.name).await
     }));
-    let (live, claims) = tokio::join!(live, claims);
-    if !tree.flux.is_empty() && live.iter().all(Option::is_none) && claims.iter().all(Option::is_none) {
-        return Some(format!("read nothing from the cluster at {} (unreachable, or no access): prune and volumes judged from the repo only", cluster.server));
+    let (live, claims, metadata) = tokio::join!(live, claims, metadata);
+    let mut marks = LiveMetadata { default_namespace: cluster.namespace.clone(), ..Default::default() };
+    for ((r, ns), items) in wanted.iter().zip(metadata) {
+        if let Ok(items) = items {
+            marks.add(r.kind, ns, items);
+        }
+    }
+    let read_marks = !marks.read.is_empty();
+    tree.live = read_marks.then_some(marks);
+    if !tree.flux.is_empty() && live.iter().all(Option::is_none) && claims.iter().all(Option::is_none) && !read_marks {
+        return Some(format!("read nothing from the cluster at {} (unreachable, or no access): prune, volumes and the hand-over marks judged from the repo only", cluster.server));
     }
     for (k, l) in tree.flux.iter_mut().zip(live) {
         if let Some(l) = l.as_ref().and_then(|l| FluxKustomization::from_value(l, "cluster")) {
             k.prune = l.prune;
+            k.applied_revision = l.applied_revision;
             k.from = format!("{}, live", k.from);
         }
     }
@@ -84,7 +80,7 @@ async fn hand_over_context(cluster: &Cluster, tree: &mut Tree) {
     applied_by.sort();
     applied_by.dedup();
     let ks = futures::future::join_all(applied_by.iter().map(|(ns, name)|
-        get_one(cluster, format!("/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/{ns}/kustomizations/{name}"))));
+        async { cluster.objects(&api::KUSTOMIZATION, Some(ns)).try_get(name).await }));
     let ks = ks.await;
     tree.flux = ks.into_iter().flatten().filter_map(|k| FluxKustomization::from_value(&k, "cluster")).collect();
 }
@@ -94,11 +90,12 @@ async fn add_volumes(cluster: &Cluster, tree: &mut Tree) {
     let volumes: Vec<String> = tree.objects.iter().filter(|o| o.kind == "PersistentVolumeClaim")
         .filter_map(|o| o.value.pointer("/spec/volumeName").and_then(Value::as_str).map(str::to_string)).collect();
     // A few volumes: one GET each; many: one list of them all (same cost as one GET per 100).
+    let pvs = cluster.objects(&api::PERSISTENT_VOLUME, None);
     let pvs = async {
         if volumes.len() <= 20 {
-            futures::future::join_all(volumes.iter().map(|v| get_one(cluster, format!("/api/v1/persistentvolumes/{v}")))).await.into_iter().flatten().collect()
+            futures::future::join_all(volumes.iter().map(|v| pvs.try_get(v))).await.into_iter().flatten().collect()
         } else {
-            get_list(cluster, "/api/v1/persistentvolumes").await.unwrap_or_default().into_iter()
+            pvs.list().await.unwrap_or_default().into_iter()
                 .filter(|pv| pv.pointer("/metadata/name").and_then(Value::as_str).is_some_and(|n| volumes.iter().any(|v| v == n))).collect::<Vec<Value>>()
         }
     };
@@ -118,54 +115,40 @@ fn cluster_object(api_version: &str, kind: &str, namespace: Option<String>, name
              namespace, name, kustomization: usize::MAX, value }
 }
 
-fn api_version(prefix: &str) -> String {
-    prefix.trim_start_matches("/apis/").trim_start_matches("/api/").to_string()
-}
-
 /// Read the namespace's workloads, Services, claims, routes, HelmReleases and Secret names.
 pub async fn load(cluster: &Cluster) -> Result<(Tree, Sources)> {
     let ns = &cluster.namespace;
-    let lists = KINDS.iter().map(|(prefix, kind, plural, optional)| async move {
-        let path = format!("{prefix}/namespaces/{ns}/{plural}");
-        match get_list(cluster, &path).await {
-            Ok(items) => Ok((*prefix, *kind, items)),
-            Err(kube::Error::Api(s)) if *optional && s.code == 404 => Ok((*prefix, *kind, Vec::new())),
-            Err(e) => Err(cluster.fail(format!("list {plural} in namespace {ns}"), e)),
-        }
-    });
-    // Secrets: names only, as metadata; their data never leaves the apiserver.
-    let secrets = async {
-        let req = http::Request::get(format!("/api/v1/namespaces/{ns}/secrets"))
-            .header("Accept", "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")
-            .body(Vec::new())
-            .map_err(kube::Error::HttpError);
-        match req {
-            Ok(req) => cluster.client.request::<Value>(req).await,
-            Err(e) => Err(e),
-        }
-    };
+    let lists = KINDS.iter().map(|r| async move { cluster.here(r).list().await.map(|items| (*r, items)) });
+    // Secrets: names only, as metadata; their data never leaves the apiserver. Optional for
+    // planning: a role without `list secrets` still converts.
+    let secrets = cluster.here(&api::SECRET);
+    let secrets = secrets.list_metadata(None);
     // ConfigMaps, for the effective env of `envFrom`; optional like Secrets.
-    let config_maps_path = format!("/api/v1/namespaces/{ns}/configmaps");
-    let config_maps = get_list(cluster, &config_maps_path);
-    let repos = get_list(cluster, "/apis/source.toolkit.fluxcd.io/v1/helmrepositories");
-    let oci_repos = get_list(cluster, "/apis/source.toolkit.fluxcd.io/v1/ocirepositories");
+    let config_maps = cluster.here(&api::CONFIG_MAP);
+    let config_maps = config_maps.list();
+    let (repos, oci_repos) = (cluster.objects(&api::HELM_REPOSITORY, None), cluster.objects(&api::OCI_REPOSITORY, None));
+    let (repos, oci_repos) = (repos.list(), oci_repos.list());
     // The volumes behind the namespace's claims, for the hand-over's reclaim-policy check: one
     // list beside the others (no extra round trip); a role without it still converts.
-    let volumes = get_list(cluster, "/api/v1/persistentvolumes");
+    let volumes = cluster.objects(&api::PERSISTENT_VOLUME, None);
+    let volumes = volumes.list();
     let (lists, secrets, config_maps, repos, oci_repos, volumes) = tokio::join!(futures::future::join_all(lists), secrets, config_maps, repos, oci_repos, volumes);
 
     let mut tree = Tree { root: PathBuf::new(), ..Default::default() };
+    let mut marks = LiveMetadata { default_namespace: ns.clone(), ..Default::default() };
     for list in lists {
-        let (prefix, kind, items) = list?;
+        let (r, items) = list?;
+        if HANDED_OVER.contains(&r) {
+            marks.add(r.kind, ns, items.iter().map(|i| serde_json::json!({ "metadata": i.get("metadata").cloned().unwrap_or(Value::Null) })));
+        }
         for item in items {
-            let value = defaults::strip(kind, item);
+            let value = defaults::strip(r.kind, item);
             let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-            tree.objects.push(cluster_object(&api_version(prefix), kind, Some(ns.clone()), name, value));
+            tree.objects.push(cluster_object(&r.api_version(), r.kind, Some(ns.clone()), name, value));
         }
     }
-    // Secrets are optional for planning: a role without `list secrets` still converts.
     if let Ok(meta) = secrets {
-        for item in meta.get("items").and_then(Value::as_array).into_iter().flatten() {
+        for item in meta {
             let name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
             let value = serde_json::json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": name, "namespace": ns } });
             tree.objects.push(cluster_object("v1", "Secret", Some(ns.clone()), name, value));
@@ -178,6 +161,7 @@ pub async fn load(cluster: &Cluster) -> Result<(Tree, Sources)> {
     }
     let ours = volumes.unwrap_or_default().into_iter().filter(|pv| pv.pointer("/spec/claimRef/namespace").and_then(Value::as_str) == Some(ns.as_str()));
     push_volumes(&mut tree, ours);
+    tree.live = Some(marks);
     hand_over_context(cluster, &mut tree).await;
     let mut sources = Sources { default_namespace: Some("flux-system".into()), ..Default::default() };
     // Existing sources are reused when readable; a namespaced role may not see them.

@@ -1,6 +1,7 @@
 //! Talking to a cluster: one client from kubectl's flags, and every failure turned into a
 //! one-line error with a hint and its own exit code.
 
+pub mod api;
 pub mod defaults;
 pub mod flux;
 pub mod live;
@@ -12,6 +13,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use crate::error::{Error, Fault, Result};
+pub use api::Role;
 
 /// Cluster connection flags, shared by every subcommand (kubectl's names and meaning).
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -33,6 +35,8 @@ pub struct Cluster {
     pub namespace: String,
     /// The apiserver URL, for messages.
     pub server: String,
+    /// The role the command needs, named by permission errors.
+    pub role: Role,
 }
 
 fn config_error(msg: impl std::fmt::Display) -> Error {
@@ -41,7 +45,8 @@ fn config_error(msg: impl std::fmt::Display) -> Error {
 
 /// Connect as kubectl would: `--kubeconfig`, else `$KUBECONFIG`, else `~/.kube/config`;
 /// `--context`, else the current context; `-n`, else the context's namespace, else `default`.
-pub async fn connect(args: &KubeArgs) -> Result<Cluster> {
+/// `role` is the RBAC role (in `docs/`) the command needs: permission errors name it.
+pub async fn connect(args: &KubeArgs, role: Role) -> Result<Cluster> {
     let kubeconfig = match &args.kubeconfig {
         Some(p) => Kubeconfig::read_from(p).map_err(|e| config_error(format!("{}: {e}", p.display())))?,
         None => Kubeconfig::read().map_err(config_error)?,
@@ -52,7 +57,7 @@ pub async fn connect(args: &KubeArgs) -> Result<Cluster> {
     let namespace = args.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
     let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
     let client = Client::try_from(config).map_err(config_error)?;
-    Ok(Cluster { client, namespace, server })
+    Ok(Cluster { client, namespace, server, role })
 }
 
 impl Cluster {
@@ -62,12 +67,12 @@ impl Cluster {
         match e {
             kube::Error::Api(status) => {
                 let (fault, hint) = match status.code {
-                    401 => (Fault::Forbidden, "the credentials were rejected: refresh the kubeconfig"),
-                    403 => (Fault::Forbidden, "ask for the RBAC role in the README (`RBAC`) or use another --context"),
-                    404 => (Fault::NotFound, "check the name and the namespace (-n)"),
-                    _ => (Fault::Api, "see the apiserver's message above"),
+                    401 => (Fault::Forbidden, "the credentials were rejected: refresh the kubeconfig".to_string()),
+                    403 => (Fault::Forbidden, format!("bind the RBAC role in {}, or use another --context", self.role.file())),
+                    404 => (Fault::NotFound, "check the name and the namespace (-n)".to_string()),
+                    _ => (Fault::Api, "see the apiserver's message above".to_string()),
                 };
-                let msg = if status.message.is_empty() { format!("{} {}", status.code, status.reason) } else { status.message.clone() };
+                let msg = if status.message.is_empty() { format!("{} {}", status.code, status.reason) } else { flux::one_line(&status.message) };
                 Error::Cluster { fault, what, msg: format!("{msg} ({hint})") }
             }
             other => {

@@ -168,7 +168,7 @@ impl ConvertArgs {
 
 fn plan_from_cluster(kube: &KubeArgs, opts: &Options) -> Result<(plan::Plan, Tree)> {
     crate::cluster::runtime()?.block_on(async {
-        let cluster = crate::cluster::connect(kube).await?;
+        let cluster = crate::cluster::connect(kube, crate::cluster::Role::Readonly).await?;
         let (tree, sources) = crate::cluster::live::load(&cluster).await?;
         let mut plan = plan::plan_live(&tree, opts, sources)?;
         plan.cluster = Some(format!("{} namespace {}", cluster.server, cluster.namespace));
@@ -183,9 +183,9 @@ fn plan_from_repo(kube: &KubeArgs, path: &std::path::Path, opts: &Options) -> Re
     let mut tree = plan::load(path)?;
     let note = if kube.kubeconfig.is_some() || kube.context.is_some() {
         crate::cluster::runtime()?.block_on(async {
-            match crate::cluster::connect(kube).await {
+            match crate::cluster::connect(kube, crate::cluster::Role::Readonly).await {
                 Ok(cluster) => crate::cluster::live::enrich_repo_tree(&cluster, &mut tree).await,
-                Err(e) => Some(format!("{e}: prune and volumes judged from the repo only")),
+                Err(e) => Some(format!("{e}: prune, volumes and the hand-over marks judged from the repo only")),
             }
         })
     } else {

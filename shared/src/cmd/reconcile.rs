@@ -34,7 +34,7 @@ use serde_json::Value;
 
 use crate::cluster::KubeArgs;
 use crate::cluster::flux::{self, FluxKind, ObjectRef, Reconciliation, WatchEnd};
-use crate::cluster::{self, Cluster};
+use crate::cluster::{self, Cluster, Role};
 use crate::error::{Error, Fault, Result, exit};
 
 #[derive(Args, Debug)]
@@ -349,7 +349,7 @@ async fn reconcile_one(
     progress.action(&format!("annotating {obj}")).await;
     flux::annotate(cluster, obj, &annotations).await?;
     progress.waiting(&format!("waiting for {} reconciliation", obj.kind.kind())).await;
-    let end = flux::watch_until(cluster, obj, deadline, |v| match flux::reconciliation(v, &token) {
+    let end = obj.objects(cluster).watch_until(&obj.name, deadline, |v| match flux::reconciliation(v, &token) {
         Reconciliation::Pending { readiness, .. } => {
             progress.status(&readiness.summary());
             None
@@ -396,7 +396,7 @@ async fn reconcile_one(
 
 async fn reconcile(kube: &KubeArgs, args: &ReconcileArgs, kind: FluxKind, name: &str, progress: &mut Progress) -> Step<()> {
     let deadline = Instant::now() + args.timeout;
-    let cluster = cluster::connect(kube).await?;
+    let cluster = cluster::connect(kube, Role::Reconcile).await?;
     let main = ObjectRef::new(kind, &cluster.namespace, name);
     let value = load(&cluster, &main, "").await?;
 

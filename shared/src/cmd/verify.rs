@@ -36,7 +36,7 @@ pub struct VerifyArgs {
 
 pub fn run(kube: &KubeArgs, args: &VerifyArgs) -> Result<i32> {
     let report = cluster::runtime()?.block_on(async {
-        let cluster = cluster::connect(kube).await?;
+        let cluster = cluster::connect(kube, cluster::Role::Readonly).await?;
         cluster.require_flux("helm.toolkit.fluxcd.io/v2", "helmreleases").await?;
         let mut report = verify::evaluate(&cluster, args.app.as_deref(), &args.skip).await?;
         if let Some(wait) = args.wait {
@@ -53,19 +53,17 @@ pub fn run(kube: &KubeArgs, args: &VerifyArgs) -> Result<i32> {
     Ok(if report.passed { 0 } else { exit::BLOCKED })
 }
 
-/// Re-check whenever a pod or HelmRelease of the namespace changes (and at least every 5 s,
-/// for Services and claims), until everything passes or the deadline.
+/// Re-check whenever a pod, Service, EndpointSlice, claim or HelmRelease of the namespace
+/// changes (watches, not polling), until everything passes or the deadline.
 async fn wait_until_passed(cluster: &cluster::Cluster, args: &VerifyArgs, mut report: Report, wait: Duration) -> Result<Report> {
-    use k8s_openapi::api::core::v1::Pod;
-    use kube::runtime::watcher;
+    use crate::cluster::api;
     let deadline = Instant::now() + wait;
-    let pods: kube::Api<Pod> = kube::Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let mut events = watcher(pods, watcher::Config::default()).boxed();
+    let watched = [&api::POD, &api::SERVICE, &api::ENDPOINT_SLICE, &api::PERSISTENT_VOLUME_CLAIM, &api::HELM_RELEASE];
+    let mut events = futures::stream::select_all(watched.map(|r| cluster.here(r).changes()));
     while !report.passed && Instant::now() < deadline {
         let left = deadline.saturating_duration_since(Instant::now());
-        tokio::select! {
-            _ = events.next() => {}
-            _ = tokio::time::sleep(left.min(Duration::from_secs(5))) => {}
+        if tokio::time::timeout(left, events.next()).await.is_err() {
+            break;
         }
         // Let a burst of events settle before reading everything again.
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -34,6 +34,23 @@ pub struct Takeover {
     pub file: String,
     /// Already carries the hand-over marks in Git (step 1 done).
     pub marked: bool,
+    /// Carries them in the cluster (step 1 live); `None`: no cluster read, or not there.
+    #[serde(rename = "liveMarked", skip_serializing_if = "Option::is_none")]
+    pub live_marked: Option<bool>,
+    /// The marks the live object lacks (`key=value`).
+    #[serde(skip)]
+    pub live_missing: Vec<String>,
+}
+
+impl Takeover {
+    fn new(tree: &Tree, object: usize, kind: &str, name: &str, release: &str, namespace: &str, prune: bool) -> Takeover {
+        let o = &tree.objects[object];
+        let live = tree.live.as_ref().and_then(|l| l.get(kind, o.namespace.as_deref(), name)).flatten();
+        let live_missing = live.map(|v| missing_marks(v, release, namespace, prune)).unwrap_or_default();
+        // Live mode: the object is the cluster's (its metadata as read, before stripping).
+        let marked = if tree.root.as_os_str().is_empty() { live.is_some() && live_missing.is_empty() } else { missing_marks(&o.value, release, namespace, prune).is_empty() };
+        Takeover { kind: kind.to_string(), name: name.to_string(), object, file: o.file.clone(), marked, live_marked: live.map(|_| live_missing.is_empty()), live_missing }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -63,10 +80,12 @@ pub fn marks<'a>(release: &'a str, namespace: &'a str, prune: bool) -> (Marks<'a
     (annotations, vec![("app.kubernetes.io/managed-by", "Helm")])
 }
 
-fn carries_marks(v: &Value, release: &str, namespace: &str, prune: bool) -> bool {
+/// The marks of step 1 that `v` lacks, as `key=value`.
+fn missing_marks(v: &Value, release: &str, namespace: &str, prune: bool) -> Vec<String> {
     let (annotations, labels) = marks(release, namespace, prune);
     let has = |section: &str, k: &str, want: &str| v.pointer(&format!("/metadata/{section}")).and_then(|m| m.get(k)).and_then(Value::as_str) == Some(want);
-    annotations.iter().all(|(k, want)| has("annotations", k, want)) && labels.iter().all(|(k, want)| has("labels", k, want))
+    let missing = |section: &'static str, list: Marks<'_>| list.into_iter().filter(move |(k, want)| !has(section, k, want)).map(|(k, want)| format!("{k}={want}")).collect::<Vec<_>>();
+    missing("annotations", annotations).into_iter().chain(missing("labels", labels)).collect()
 }
 
 fn selector_of(v: &Value) -> Vec<(String, String)> {
@@ -158,8 +177,7 @@ pub fn plan(tree: &Tree, volumes: &Volumes, app: &App, release: &str, chart: &Ch
     // What the chart renders under the same kind and name.
     let mut takeovers = Vec::new();
     for svc in app.services.iter().filter(|s| chart_services.contains(&s.name)) {
-        let o = &tree.objects[svc.object];
-        takeovers.push(Takeover { kind: "Service".into(), name: svc.name.clone(), object: svc.object, file: o.file.clone(), marked: carries_marks(&o.value, release, &ns, pruning) });
+        takeovers.push(Takeover::new(tree, svc.object, "Service", &svc.name, release, &ns, pruning));
     }
     let old_selector = selector_of(&old.value);
     let mut chart_selector = chart.selector.clone();
@@ -167,7 +185,7 @@ pub fn plan(tree: &Tree, volumes: &Volumes, app: &App, release: &str, chart: &Ch
     let replaced = format!("{} {}", w.kind, w.name);
     let downtime = "its pods stop before the chart's start: expect downtime from their termination until the new pods are Ready";
     if chart.kind == w.kind && chart.name == w.name && chart_selector == old_selector {
-        takeovers.push(Takeover { kind: w.kind.to_string(), name: w.name.clone(), object: app.object, file: old.file.clone(), marked: carries_marks(&old.value, release, &ns, pruning) });
+        takeovers.push(Takeover::new(tree, app.object, &w.kind.to_string(), &w.name, release, &ns, pruning));
     } else if chart.kind != w.kind {
         warn(Level::Warning, format!("{}: the chart runs a {} where a {} ran; an object's kind cannot change, so the {replaced} is deleted and the {} {} created: {downtime}",
             w.name, chart.kind, w.kind, chart.kind, chart.name));
@@ -213,12 +231,17 @@ pub fn plan(tree: &Tree, volumes: &Volumes, app: &App, release: &str, chart: &Ch
             steps.push("step 2: run convert --write (without --prepare): the move".to_string());
         }
         (false, _) => {
+            let not_live: Vec<&Takeover> = takeovers.iter().filter(|t| t.live_marked == Some(false)).collect();
+            for t in &not_live {
+                warn(Level::Blocking, outrun(t, &ns, pruning, &ks, &reconcile));
+            }
             if !takeovers.is_empty() && ready {
-                steps.push(format!("step 1 done: the hand-over marks are in Git on {adopt}"));
+                let checked = if tree.live.is_some() { "" } else { " (not checked against the cluster: make sure they are live before pushing this, or pass --context and convert checks it)" };
+                steps.push(format!("step 1 done: the hand-over marks are in Git on {adopt}{checked}"));
                 steps.push(format!("step 2 (this change): {adopt} out of Git; Flux {} and helm-controller adopts {adopt} on install (driftDetection on: it also restores anything changed under it)",
                     if pruning { "does not delete it (prune: disabled)" } else { "leaves it" }));
                 steps.push(format!("the HelmRelease installs with strategy RetryOnFailure, not install remediation: a remediation would uninstall the failed release and with it {adopt}"));
-            } else if !takeovers.is_empty() {
+            } else if !takeovers.is_empty() && not_live.is_empty() {
                 let what = if pruning {
                     format!("Flux deletes {adopt} when it leaves Git and the chart recreates it (a new clusterIP; connections drop; the install may fail once on the race and is retried)")
                 } else {
@@ -242,7 +265,32 @@ pub fn plan(tree: &Tree, volumes: &Volumes, app: &App, release: &str, chart: &Ch
             steps.push(format!("then: kubectl helmigrate verify -n {ns} --app {}", w.name));
         }
     }
-    (Handover { kustomizations: ks_names, prune, takeovers, claims, steps, ready: ready && !prepare }, warnings)
+    let live = takeovers.iter().all(|t| t.live_marked != Some(false));
+    (Handover { kustomizations: ks_names, prune, takeovers, claims, steps, ready: ready && live && !prepare }, warnings)
+}
+
+/// Why the move must wait: `t` lacks step 1's marks in the cluster, and what to run.
+fn outrun(t: &Takeover, ns: &str, pruning: bool, ks: &[&FluxKustomization], reconcile: &str) -> String {
+    let fate = if pruning { "Flux would prune it when it leaves Git and the chart recreate it" } else { "Helm would refuse to adopt it and the install fail" };
+    let next = if ks.is_empty() {
+        // Nothing in Flux applies it: the marks go on by hand.
+        let (labels, annotations): (Vec<&String>, Vec<&String>) = t.live_missing.iter().partition(|m| m.starts_with("app.kubernetes.io/managed-by="));
+        let object = format!("{} {} -n {ns}", t.kind.to_lowercase(), t.name);
+        let mut cmds = Vec::new();
+        if !annotations.is_empty() {
+            cmds.push(format!("kubectl annotate {object} {}", annotations.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")));
+        }
+        if !labels.is_empty() {
+            cmds.push(format!("kubectl label {object} {}", labels.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")));
+        }
+        format!("no Flux Kustomization applies it, so mark it by hand: `{}`, then run this convert again", cmds.join(" && "))
+    } else if t.marked {
+        let applied = ks.iter().find_map(|k| Some(format!("; Kustomization {} has applied {}", k.id(), k.applied_revision.as_ref()?))).unwrap_or_default();
+        format!("step 1 is in Git ({}) but not live yet{applied}: commit and push it, run `{reconcile}`, then run this convert again", t.file)
+    } else {
+        format!("run step 1 first: `convert PATH --prepare --write` on the repo folder, commit, push, `{reconcile}`, then this convert again")
+    };
+    format!("{} {ns}/{} in the cluster lacks step 1's marks ({}), so the move is blocked: {fate}; {next}", t.kind, t.name, t.live_missing.join(", "))
 }
 
 /// HelmRelease settings for a release that adopts objects: retry a failed install instead of

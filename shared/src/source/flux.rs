@@ -32,6 +32,9 @@ pub struct FluxKustomization {
     /// Those fields as written, for building the folder the way Flux does.
     #[serde(skip)]
     pub transforms: serde_json::Map<String, Value>,
+    /// `status.lastAppliedRevision` of the live object (`main@sha1:…`): what Flux has applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_revision: Option<String>,
 }
 
 impl FluxKustomization {
@@ -61,6 +64,7 @@ impl FluxKustomization {
             components,
             transformers,
             transforms,
+            applied_revision: s("/status/lastAppliedRevision").filter(|r| !r.is_empty()),
         })
     }
 

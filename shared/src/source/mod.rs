@@ -5,4 +5,4 @@ pub mod build;
 pub mod flux;
 pub mod repo;
 
-pub use repo::{Kustomization, Object, Tree, load};
+pub use repo::{Kustomization, LiveMetadata, Object, Tree, load};

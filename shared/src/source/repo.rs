@@ -31,6 +31,39 @@ pub struct Tree {
     pub notes: Vec<String>,
     /// Per Flux Kustomization, the files its build reads (computed once, on first use).
     pub reach: std::sync::OnceLock<Vec<HashSet<String>>>,
+    /// With a cluster at hand: the live metadata of the tree's Services and workloads, to check
+    /// the hand-over marks there. `None`: no cluster was read.
+    pub live: Option<LiveMetadata>,
+}
+
+/// The metadata of objects as the cluster has them, and which (kind, namespace) lists were read.
+#[derive(Debug, Default)]
+pub struct LiveMetadata {
+    /// The namespace of objects that name none (the kubeconfig context's).
+    pub default_namespace: String,
+    pub read: HashSet<(String, String)>,
+    pub objects: BTreeMap<(String, String, String), Value>,
+}
+
+impl LiveMetadata {
+    /// `None`: that kind in that namespace was not read; `Some(None)`: read, and not there.
+    pub fn get(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<Option<&Value>> {
+        let namespace = namespace.filter(|n| !n.is_empty()).unwrap_or(&self.default_namespace);
+        if !self.read.contains(&(kind.to_string(), namespace.to_string())) {
+            return None;
+        }
+        Some(self.objects.get(&(kind.to_string(), namespace.to_string(), name.to_string())))
+    }
+
+    /// Record a list of `kind` in `namespace` (`{metadata: …}` objects).
+    pub fn add(&mut self, kind: &str, namespace: &str, items: impl IntoIterator<Item = Value>) {
+        self.read.insert((kind.to_string(), namespace.to_string()));
+        for v in items {
+            if let Some(name) = v.pointer("/metadata/name").and_then(Value::as_str) {
+                self.objects.insert((kind.to_string(), namespace.to_string(), name.to_string()), v);
+            }
+        }
+    }
 }
 
 impl Tree {

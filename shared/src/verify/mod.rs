@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cluster::Cluster;
-use crate::cluster::live::get_list;
+use crate::cluster::api;
 use crate::error::Result;
 use crate::plan::ANNOTATION_PREFIX;
 
@@ -125,24 +125,16 @@ impl Ctx<'_> {
 }
 
 async fn fetch(cluster: &Cluster) -> Result<Snapshot> {
-    let ns = &cluster.namespace;
-    let path = |prefix: &str, plural: &str| format!("{prefix}/namespaces/{ns}/{plural}");
-    let list = |p: String, optional: bool| async move {
-        match get_list(cluster, &p).await {
-            Ok(v) => Ok(v),
-            Err(kube::Error::Api(st)) if optional && st.code == 404 => Ok(Vec::new()),
-            Err(e) => Err(cluster.fail(format!("read {}", p.rsplit('/').next().unwrap_or_default()), e)),
-        }
-    };
+    let list = |r: &'static api::Resource| async move { cluster.here(r).list().await };
     let (releases, deployments, statefulsets, pods, services, slices, claims, routes) = tokio::join!(
-        list(path("/apis/helm.toolkit.fluxcd.io/v2", "helmreleases"), false),
-        list(path("/apis/apps/v1", "deployments"), false),
-        list(path("/apis/apps/v1", "statefulsets"), false),
-        list(path("/api/v1", "pods"), false),
-        list(path("/api/v1", "services"), false),
-        list(path("/apis/discovery.k8s.io/v1", "endpointslices"), false),
-        list(path("/api/v1", "persistentvolumeclaims"), false),
-        list(path("/apis/gateway.networking.k8s.io/v1", "httproutes"), true),
+        list(&api::HELM_RELEASE),
+        list(&api::DEPLOYMENT),
+        list(&api::STATEFUL_SET),
+        list(&api::POD),
+        list(&api::SERVICE),
+        list(&api::ENDPOINT_SLICE),
+        list(&api::PERSISTENT_VOLUME_CLAIM),
+        list(&api::HTTP_ROUTE),
     );
     Ok(Snapshot { releases: releases?, deployments: deployments?, statefulsets: statefulsets?, pods: pods?, services: services?,
         slices: slices?, claims: claims?, routes: routes? })
@@ -179,34 +171,29 @@ async fn check_release(ctx: &mut Ctx<'_>, hr: &Value) {
     let src_name = s(hr, &format!("{at}/name")).to_string();
     let src_ns = Some(s(hr, &format!("{at}/namespace"))).filter(|n| !n.is_empty()).unwrap_or(&ns).to_string();
     let mut chart = s(hr, "/spec/chart/spec/chart").to_string();
-    let plural = match src_kind.as_str() {
-        "HelmRepository" => Some("helmrepositories"),
-        "OCIRepository" => Some("ocirepositories"),
+    let source = match src_kind.as_str() {
+        "HelmRepository" => Some(&api::HELM_REPOSITORY),
+        "OCIRepository" => Some(&api::OCI_REPOSITORY),
         _ => None,
     };
-    if let Some(plural) = plural {
-        let path = format!("/apis/source.toolkit.fluxcd.io/v1/namespaces/{src_ns}/{plural}/{src_name}");
-        let req = http::Request::get(&path).body(Vec::new());
-        let got = match req {
-            Ok(r) => ctx.cluster.client.request::<Value>(r).await,
-            Err(e) => Err(kube::Error::HttpError(e)),
-        };
+    if let Some(source) = source {
+        let got = ctx.cluster.objects(source, Some(&src_ns)).get(&src_name).await;
         let reconcile = format!("flux helmigrate reconcile source {src_name} -n {src_ns}");
         let shown = format!("{src_kind} {src_ns}/{src_name}");
-        if let Ok(repo) = &got
+        if let Ok(Some(repo)) = &got
             && chart.is_empty() {
                 // An OCIRepository serves one chart: the last segment of its URL.
                 chart = s(repo, "/spec/url").rsplit('/').next().unwrap_or_default().to_string();
             }
         match got {
-            Ok(repo) if src_kind == "HelmRepository" && s(&repo, "/spec/type") == "oci" => ctx.add("source", Outcome::Pass, format!("{shown} (OCI)"), ""),
-            Ok(repo) => match flux_ready(&repo) {
+            Ok(Some(repo)) if src_kind == "HelmRepository" && s(&repo, "/spec/type") == "oci" => ctx.add("source", Outcome::Pass, format!("{shown} (OCI)"), ""),
+            Ok(Some(repo)) => match flux_ready(&repo) {
                 Ok(_) => ctx.add("source", Outcome::Pass, format!("{shown} Ready"), ""),
                 Err(why) => ctx.add("source", Outcome::Fail, format!("{shown}: {why}"), format!("check the URL, then `{reconcile}`")),
             },
-            Err(kube::Error::Api(st)) if st.code == 404 => ctx.add("source", Outcome::Fail, format!("{shown} does not exist"),
+            Ok(None) => ctx.add("source", Outcome::Fail, format!("{shown} does not exist"),
                 "is the file holding it committed and applied by a Flux Kustomization?"),
-            Err(e) => ctx.add("source", Outcome::Fail, format!("{shown}: {e}"), format!("check read access to {plural}")),
+            Err(e) => ctx.add("source", Outcome::Fail, format!("{shown}: {e}"), format!("check read access to {}", source.rbac_name())),
         }
     } else {
         ctx.add("source", Outcome::Skip, format!("{src_kind} {src_name}: only HelmRepository and OCIRepository sources are checked"), "");
@@ -377,11 +364,7 @@ async fn check_release(ctx: &mut Ctx<'_>, hr: &Value) {
             continue; // an optional component (tika) that is not enabled
         };
         let port = svc.pointer("/spec/ports/0/port").and_then(Value::as_i64).unwrap_or(80);
-        let url = format!("/api/v1/namespaces/{ns}/services/{}:{port}/proxy{path}", name(svc));
-        let got = match http::Request::get(&url).body(Vec::new()) {
-            Ok(r) => ctx.cluster.client.request_text(r).await,
-            Err(e) => Err(kube::Error::HttpError(e)),
-        };
+        let got = ctx.cluster.here(&api::SERVICE).proxy_get(name(svc), &port.to_string(), path).await;
         match got {
             Ok(_) => ctx.add("probe", Outcome::Pass, format!("GET {}{path} answered", name(svc)), ""),
             Err(e) => {

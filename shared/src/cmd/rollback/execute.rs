@@ -17,43 +17,38 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::{FluxKustomization, RecordApp, cluster_order, flux_kustomizations, kustomization_for};
 use crate::apply::git;
 use crate::cluster::KubeArgs;
-use crate::cluster::flux::{FIELD_MANAGER, FluxKind, one_line};
-use crate::cluster::{self, Cluster};
+use crate::cluster::api::{self, FIELD_MANAGER, Resource};
+use crate::cluster::flux::FluxKind;
+use crate::cluster::{self, Cluster, Role};
 use crate::error::{Error, Fault, Result};
 use crate::plan::FileChange;
 use crate::source::repo::{is_sops, split_objects_lenient};
 
-const ROLE: &str = "docs/rbac-rollback.yaml";
 /// Helm's ownership marks: with them, a later `helm upgrade` would adopt the object again.
 const HELM_ANNOTATIONS: [&str; 2] = ["meta.helm.sh/release-name", "meta.helm.sh/release-namespace"];
 const HELM_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "Helm");
 
-/// The kinds re-applied from the restored files: (kind, API prefix, plural).
-const RAW_KINDS: [(&str, &str, &str); 3] = [
-    ("Deployment", "/apis/apps/v1", "deployments"),
-    ("StatefulSet", "/apis/apps/v1", "statefulsets"),
-    ("Service", "/api/v1", "services"),
-];
+/// The kinds re-applied from the restored files.
+const RAW_KINDS: [&Resource; 3] = [&api::DEPLOYMENT, &api::STATEFUL_SET, &api::SERVICE];
 
 /// One raw object to put back.
 struct Raw {
-    kind: &'static str,
+    resource: &'static Resource,
     namespace: String,
     name: String,
-    path: String,
     value: Value,
 }
 
 impl Raw {
     fn title(&self) -> String {
-        format!("{} {}/{}", self.kind, self.namespace, self.name)
+        format!("{} {}/{}", self.resource.kind, self.namespace, self.name)
     }
 }
 
@@ -101,7 +96,7 @@ fn fault_word(e: &Error) -> &'static str {
 }
 
 async fn steps(kube: &KubeArgs, root: &Path, apps: &[RecordApp], restored: &[FileChange], committed: bool, p: &mut Progress) -> Result<()> {
-    let c = cluster::connect(kube).await?;
+    let c = cluster::connect(kube, Role::Rollback).await?;
     let ns_of = |a: &RecordApp| a.namespace.clone().unwrap_or_else(|| c.namespace.clone());
 
     // 1. Suspend.
@@ -115,12 +110,12 @@ async fn steps(kube: &KubeArgs, root: &Path, apps: &[RecordApp], restored: &[Fil
     }
     let mut suspended_ks = Vec::new();
     for k in &ks {
-        let path = FluxKind::Kustomization.path(&k.namespace, &k.name);
+        let kustomizations = c.objects(&api::KUSTOMIZATION, Some(&k.namespace));
         let title = format!("Kustomization {}/{}", k.namespace, k.name);
-        match get(&c, &path, "get", "kustomizations.kustomize.toolkit.fluxcd.io", &k.namespace).await? {
+        match kustomizations.get(&k.name).await? {
             None => p.line(&format!("{title} is not in the cluster: nothing to suspend")),
             Some(live) => {
-                merge(&c, &path, &json!({"spec": {"suspend": true}}), &format!("suspend {title}"), "kustomizations.kustomize.toolkit.fluxcd.io", &k.namespace).await?;
+                kustomizations.merge_patch(&k.name, &json!({"spec": {"suspend": true}}), &format!("suspend {title}")).await?;
                 p.did(&format!("suspended {title}"));
                 suspended_ks.push((k, live));
             }
@@ -132,15 +127,15 @@ async fn steps(kube: &KubeArgs, root: &Path, apps: &[RecordApp], restored: &[Fil
     let mut releases = Vec::new();
     for a in apps {
         let ns = ns_of(a);
-        let path = FluxKind::HelmRelease.path(&ns, &a.name);
+        let hrs = c.objects(&api::HELM_RELEASE, Some(&ns));
         let title = format!("HelmRelease {ns}/{}", a.name);
-        if get(&c, &path, "get", "helmreleases.helm.toolkit.fluxcd.io", &ns).await?.is_none() {
+        if hrs.get(&a.name).await?.is_none() {
             p.line(&format!("{title} is not in the cluster: nothing to suspend"));
             continue;
         }
-        merge(&c, &path, &json!({"spec": {"suspend": true}}), &format!("suspend {title}"), "helmreleases.helm.toolkit.fluxcd.io", &ns).await?;
+        hrs.merge_patch(&a.name, &json!({"spec": {"suspend": true}}), &format!("suspend {title}")).await?;
         p.did(&format!("suspended {title}"));
-        releases.push((a, ns, path, title));
+        releases.push((a, ns, title));
     }
 
     // 2. Re-apply the raw manifests.
@@ -151,20 +146,22 @@ async fn steps(kube: &KubeArgs, root: &Path, apps: &[RecordApp], restored: &[Fil
 
     // 3. Delete the suspended HelmReleases and Helm's history.
     p.step = 3;
-    for (_, _, path, title) in &releases {
-        delete(&c, path, &format!("delete {title}"), "helmreleases.helm.toolkit.fluxcd.io", &title_ns(title)).await?;
+    for (a, ns, title) in &releases {
+        let hrs = c.objects(&api::HELM_RELEASE, Some(ns));
+        hrs.delete(&a.name, &format!("delete {title}")).await?;
         // helm-controller drops its finalizer at once for a suspended release (no uninstall).
-        let gone = wait_gone(&c, path, "helmreleases.helm.toolkit.fluxcd.io", &title_ns(title), Duration::from_secs(60)).await?;
+        let gone = hrs.wait_deleted(&a.name, Duration::from_secs(60)).await?;
         p.did(&format!("deleted {title} (suspended: no Helm uninstall){}", if gone { "" } else { "; helm-controller has not removed its finalizer yet" }));
     }
     for a in apps {
         let ns = ns_of(a);
+        let secrets = c.objects(&api::SECRET, Some(&ns));
         let names = helm_history(&c, &ns, &a.release_name).await?;
         if names.is_empty() {
             p.line(&format!("no Helm release history for {ns}/{}", a.release_name));
         }
         for name in names {
-            delete(&c, &format!("/api/v1/namespaces/{ns}/secrets/{name}"), &format!("delete Secret {ns}/{name}"), "secrets", &ns).await?;
+            secrets.delete(&name, &format!("delete Secret {ns}/{name}")).await?;
             p.did(&format!("deleted Helm release history Secret {ns}/{name}"));
         }
         p.line(&format!("objects only the chart had stay (no uninstall ran): kubectl get all,serviceaccount,configmap -n {ns} -l app.kubernetes.io/instance={}", a.release_name));
@@ -179,14 +176,13 @@ async fn steps(kube: &KubeArgs, root: &Path, apps: &[RecordApp], restored: &[Fil
         let src_kind = live.pointer("/spec/sourceRef/kind").and_then(Value::as_str).and_then(FluxKind::from_kind).unwrap_or(FluxKind::GitRepository);
         let src_name = live.pointer("/spec/sourceRef/name").and_then(Value::as_str).unwrap_or("flux-system").to_string();
         let src_ns = live.pointer("/spec/sourceRef/namespace").and_then(Value::as_str).unwrap_or(&k.namespace).to_string();
-        let revision = match get(&c, &src_kind.path(&src_ns, &src_name), "get", &src_kind.resource(), &src_ns).await? {
+        let revision = match c.objects(src_kind.table(), Some(&src_ns)).get(&src_name).await? {
             Some(src) => src_kind.revision(&src),
             None => None,
         };
         let has = matches!((&head, &revision), (Some(h), Some(r)) if r.contains(h.as_str()));
         if has {
-            let path = FluxKind::Kustomization.path(&k.namespace, &k.name);
-            merge(&c, &path, &json!({"spec": {"suspend": false}}), &format!("resume {title}"), "kustomizations.kustomize.toolkit.fluxcd.io", &k.namespace).await?;
+            c.objects(&api::KUSTOMIZATION, Some(&k.namespace)).merge_patch(&k.name, &json!({"spec": {"suspend": false}}), &format!("resume {title}")).await?;
             p.did(&format!("resumed {title}: {} {src_ns}/{src_name} has the restore commit", src_kind.kind()));
             continue;
         }
@@ -204,10 +200,6 @@ async fn steps(kube: &KubeArgs, root: &Path, apps: &[RecordApp], restored: &[Fil
     Ok(())
 }
 
-fn title_ns(title: &str) -> String {
-    title.split_once(' ').and_then(|(_, r)| r.split_once('/')).map(|(ns, _)| ns.to_string()).unwrap_or_default()
-}
-
 /// The restored files' workloads and Services, app by app (files in the HelmRelease's folder).
 fn raw_objects(apps: &[RecordApp], restored: &[FileChange], ns_of: &dyn Fn(&RecordApp) -> String) -> Vec<Raw> {
     let mut out: Vec<Raw> = Vec::new();
@@ -223,25 +215,19 @@ fn raw_objects(apps: &[RecordApp], restored: &[FileChange], ns_of: &dyn Fn(&Reco
                 if is_sops(&v) {
                     continue;
                 }
-                let Some(&(kind, _, _)) = RAW_KINDS.iter().find(|k| v.get("kind").and_then(Value::as_str) == Some(k.0)) else { continue };
+                let Some(resource) = RAW_KINDS.into_iter().find(|k| v.get("kind").and_then(Value::as_str) == Some(k.kind)) else { continue };
                 let Some(name) = v.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string) else { continue };
                 let namespace = v.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| ns_of(a));
-                if !out.iter().any(|r| r.kind == kind && r.name == name && r.namespace == namespace) {
-                    out.push(Raw { kind, namespace, name, path: String::new(), value: v });
+                if !out.iter().any(|r| r.resource == resource && r.name == name && r.namespace == namespace) {
+                    out.push(Raw { resource, namespace, name, value: v });
                 }
             }
         }
     }
     for r in &mut out {
-        let (_, prefix, plural) = RAW_KINDS.iter().find(|k| k.0 == r.kind).copied().unwrap_or(RAW_KINDS[0]);
-        r.path = format!("{prefix}/namespaces/{}/{plural}/{}", r.namespace, r.name);
         r.value["metadata"]["namespace"] = r.namespace.clone().into();
     }
     out
-}
-
-fn plural(kind: &str) -> &'static str {
-    RAW_KINDS.iter().find(|k| k.0 == kind).map_or("deployments", |k| k.2)
 }
 
 /// The immutable field in which the live object differs from the raw one, if any.
@@ -267,118 +253,52 @@ fn immutable_difference(kind: &str, live: &Value, raw: &Value) -> Option<&'stati
 }
 
 async fn reapply(c: &Cluster, raw: &Raw, p: &mut Progress) -> Result<()> {
-    let resource = plural(raw.kind);
-    let title = raw.title();
-    if let Some(live) = get(c, &raw.path, "get", resource, &raw.namespace).await? {
-        if let Some(field) = immutable_difference(raw.kind, &live, &raw.value) {
-            delete(c, &raw.path, &format!("delete {title}"), resource, &raw.namespace).await?;
-            wait_gone(c, &raw.path, resource, &raw.namespace, Duration::from_secs(60)).await?;
+    let objects = c.objects(raw.resource, Some(&raw.namespace));
+    let (kind, title) = (raw.resource.kind, raw.title());
+    if let Some(live) = objects.get(&raw.name).await? {
+        if let Some(field) = immutable_difference(kind, &live, &raw.value) {
+            objects.delete(&raw.name, &format!("delete {title}")).await?;
+            objects.wait_deleted(&raw.name, Duration::from_secs(60)).await?;
             p.did(&format!("deleted the chart's {title}: its {field} differs from the raw one and cannot change; its pods restart (downtime)"));
         } else {
-            // The raw spec replaces the chart's wholesale (an apply alone would merge the chart's
-            // selector keys and list entries into it), and Helm's ownership marks go.
-            let mut ops = Vec::new();
-            let fields: &[&str] = if raw.kind == "Service" { &["/spec/selector", "/spec/ports"] } else { &["/spec/template", "/spec/replicas"] };
-            for f in fields {
-                match raw.value.pointer(f) {
-                    Some(v) => ops.push(json!({"op": "add", "path": f, "value": v})),
-                    None if live.pointer(f).is_some() && *f != "/spec/replicas" => ops.push(json!({"op": "remove", "path": f})),
-                    None => {}
-                }
-            }
-            for a in HELM_ANNOTATIONS {
-                if live.pointer("/metadata/annotations").and_then(|m| m.get(a)).is_some() {
-                    ops.push(json!({"op": "remove", "path": format!("/metadata/annotations/{}", a.replace('~', "~0").replace('/', "~1"))}));
-                }
-            }
-            let label = live.pointer("/metadata/labels").and_then(|m| m.get(HELM_LABEL.0)).and_then(Value::as_str);
-            if label == Some(HELM_LABEL.1) && raw.value.pointer("/metadata/labels").and_then(|m| m.get(HELM_LABEL.0)).is_none() {
-                ops.push(json!({"op": "remove", "path": format!("/metadata/labels/{}", HELM_LABEL.0.replace('/', "~1"))}));
-            }
-            let patch = serde_json::to_vec(&ops).unwrap_or_default();
-            send(c, http::Method::PATCH, &format!("{}?fieldManager={FIELD_MANAGER}", raw.path), Some("application/json-patch+json"), patch)
-                .await.map_err(|e| denied(c, format!("take over {title}"), "patch", resource, &raw.namespace, e))?;
+            objects.json_patch(&raw.name, &take_over(raw, &live), &format!("take over {title}")).await?;
             p.did(&format!("took {title} over from Helm (raw spec, no Helm ownership labels or annotations)"));
         }
     }
-    let body = serde_json::to_vec(&raw.value).unwrap_or_default();
-    send(c, http::Method::PATCH, &format!("{}?fieldManager={FIELD_MANAGER}&force=true", raw.path), Some("application/apply-patch+yaml"), body)
-        .await.map_err(|e| denied(c, format!("apply {title}"), "patch", resource, &raw.namespace, e))?;
+    objects.apply(&raw.name, &raw.value, &format!("apply {title}")).await?;
     p.did(&format!("applied {title} (server-side, field manager {FIELD_MANAGER})"));
     Ok(())
 }
 
+/// The JSON patch that hands a chart's object to the raw manifest: the raw spec replaces the
+/// chart's wholesale (an apply alone would merge the chart's selector keys and list entries into
+/// it), and Helm's ownership marks go.
+fn take_over(raw: &Raw, live: &Value) -> Vec<Value> {
+    let mut ops = Vec::new();
+    let fields: &[&str] = if raw.resource.kind == "Service" { &["/spec/selector", "/spec/ports"] } else { &["/spec/template", "/spec/replicas"] };
+    for f in fields {
+        match raw.value.pointer(f) {
+            Some(v) => ops.push(json!({"op": "add", "path": f, "value": v})),
+            None if live.pointer(f).is_some() && *f != "/spec/replicas" => ops.push(json!({"op": "remove", "path": f})),
+            None => {}
+        }
+    }
+    for a in HELM_ANNOTATIONS {
+        if live.pointer("/metadata/annotations").and_then(|m| m.get(a)).is_some() {
+            ops.push(json!({"op": "remove", "path": format!("/metadata/annotations/{}", a.replace('~', "~0").replace('/', "~1"))}));
+        }
+    }
+    let label = live.pointer("/metadata/labels").and_then(|m| m.get(HELM_LABEL.0)).and_then(Value::as_str);
+    if label == Some(HELM_LABEL.1) && raw.value.pointer("/metadata/labels").and_then(|m| m.get(HELM_LABEL.0)).is_none() {
+        ops.push(json!({"op": "remove", "path": format!("/metadata/labels/{}", HELM_LABEL.0.replace('/', "~1"))}));
+    }
+    ops
+}
+
 /// The names of Helm's release Secrets (`owner=helm,name=RELEASE`), read as metadata only.
 async fn helm_history(c: &Cluster, ns: &str, release: &str) -> Result<Vec<String>> {
-    let path = format!("/api/v1/namespaces/{ns}/secrets?labelSelector=owner%3Dhelm%2Cname%3D{release}");
-    let req = http::Request::get(path)
-        .header("Accept", "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")
-        .body(Vec::new())
-        .map_err(kube::Error::HttpError);
-    let list = match req {
-        Ok(req) => c.client.request::<Value>(req).await,
-        Err(e) => Err(e),
-    }.map_err(|e| denied(c, format!("list Helm's release Secrets of {ns}/{release}"), "list", "secrets", ns, e))?;
-    Ok(list.get("items").and_then(Value::as_array).map(|items| items.iter()
-        .filter_map(|i| i.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string)).collect()).unwrap_or_default())
-}
-
-async fn send(c: &Cluster, method: http::Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> std::result::Result<Value, kube::Error> {
-    let mut req = http::Request::builder().method(method).uri(path);
-    if let Some(t) = content_type {
-        req = req.header("Content-Type", t);
-    }
-    let req = req.body(body).map_err(kube::Error::HttpError)?;
-    c.client.request::<Value>(req).await
-}
-
-async fn get(c: &Cluster, path: &str, verb: &str, resource: &str, ns: &str) -> Result<Option<Value>> {
-    match send(c, http::Method::GET, path, None, Vec::new()).await {
-        Ok(v) => Ok(Some(v)),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-        Err(e) => Err(denied(c, format!("read {}", path.rsplit('/').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/")), verb, resource, ns, e)),
-    }
-}
-
-async fn merge(c: &Cluster, path: &str, patch: &Value, what: &str, resource: &str, ns: &str) -> Result<()> {
-    let body = serde_json::to_vec(patch).unwrap_or_default();
-    send(c, http::Method::PATCH, &format!("{path}?fieldManager={FIELD_MANAGER}"), Some("application/merge-patch+json"), body)
-        .await.map(|_| ()).map_err(|e| denied(c, what, "patch", resource, ns, e))
-}
-
-/// DELETE (background propagation: the object goes now, its dependents after); gone already is fine.
-async fn delete(c: &Cluster, path: &str, what: &str, resource: &str, ns: &str) -> Result<()> {
-    let body = serde_json::to_vec(&json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})).unwrap_or_default();
-    match send(c, http::Method::DELETE, path, Some("application/json"), body).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(denied(c, what, "delete", resource, ns, e)),
-    }
-}
-
-/// Wait until GET says 404 (finalizers run); false when `limit` passed first.
-async fn wait_gone(c: &Cluster, path: &str, resource: &str, ns: &str, limit: Duration) -> Result<bool> {
-    let deadline = Instant::now() + limit;
-    while get(c, path, "get", resource, ns).await?.is_some() {
-        if Instant::now() > deadline {
-            return Ok(false);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Ok(true)
-}
-
-/// A 403 names the verb and resource and the role to ask for; everything else as
-/// [`Cluster::fail`] maps it.
-fn denied(c: &Cluster, what: impl Into<String>, verb: &str, resource: &str, ns: &str, e: kube::Error) -> Error {
-    match e {
-        kube::Error::Api(s) if s.code == 403 => {
-            let msg = if s.message.is_empty() { format!("{} {}", s.code, s.reason) } else { one_line(&s.message) };
-            Error::Cluster { fault: Fault::Forbidden, what: what.into(), msg: format!(
-                "{msg} (rollback --execute needs `{verb}` on {resource} in namespace {ns}: bind the RBAC role in {ROLE})") }
-        }
-        other => c.fail(what, other),
-    }
+    let list = c.objects(&api::SECRET, Some(ns)).list_metadata(Some(&format!("owner=helm,name={release}"))).await?;
+    Ok(list.iter().filter_map(|i| i.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string)).collect())
 }
 
 #[cfg(test)]
@@ -396,8 +316,4 @@ mod tests {
         assert_eq!(immutable_difference("Service", &sel("a"), &sel("b")), None);
     }
 
-    #[test]
-    fn namespace_of_a_title() {
-        assert_eq!(title_ns("HelmRelease ai/ollama"), "ai");
-    }
 }
