@@ -62,12 +62,13 @@ pub async fn connect(args: &KubeArgs, role: Role) -> Result<Cluster> {
 
 impl Cluster {
     /// Turn a kube error into our error for the action `what` (e.g. "list Deployments in ai").
-    pub fn fail(&self, what: impl Into<String>, e: kube::Error) -> Error {
+    pub(super) fn fail(&self, what: impl Into<String>, e: kube::Error) -> Error {
         let what = what.into();
         match e {
             kube::Error::Api(status) => {
                 let (fault, hint) = match status.code {
                     401 => (Fault::Forbidden, "the credentials were rejected: refresh the kubeconfig".to_string()),
+                    // (a 403 is worded by `refused`, which knows the verb and the resource)
                     403 => (Fault::Forbidden, format!("bind the RBAC role in {}, or use another --context", self.role.file())),
                     404 => (Fault::NotFound, "check the name and the namespace (-n)".to_string()),
                     _ => (Fault::Api, "see the apiserver's message above".to_string()),
@@ -91,19 +92,18 @@ impl Cluster {
         }
     }
 
-    /// Fail early, and clearly, when Flux's API group is not served.
-    pub async fn require_flux(&self, group_version: &str, resource: &str) -> Result<()> {
-        match self.client.list_api_group_resources(group_version).await {
-            Ok(list) if list.resources.iter().any(|r| r.name == resource) => Ok(()),
-            Ok(_) | Err(kube::Error::Api(_)) => {
-                let group = group_version.split('/').next().unwrap_or(group_version);
-                Err(Error::Cluster {
-                    fault: Fault::FluxMissing,
-                    what: format!("find {resource}.{group}"),
-                    msg: format!("Flux is not installed in this cluster (no {resource}.{group}): install it with `flux install`, or point --context at the cluster that runs Flux"),
-                })
-            }
-            Err(e) => Err(self.fail(format!("find {resource}"), e)),
+    /// Fail early, and clearly, when Flux's API group is not served (`resource` is a Flux kind).
+    pub async fn require_flux(&self, resource: &'static api::Resource) -> Result<()> {
+        match self.client.list_api_group_resources(&resource.api_version()).await {
+            Ok(list) if list.resources.iter().any(|r| r.name == resource.plural) => Ok(()),
+            Err(e @ kube::Error::Api(_)) if matches!(&e, kube::Error::Api(s) if matches!(s.code, 401 | 403)) =>
+                Err(self.refused(format!("find {}", resource.rbac_name()), "get", resource, None, e)),
+            Ok(_) | Err(kube::Error::Api(_)) => Err(Error::Cluster {
+                fault: Fault::FluxMissing,
+                what: format!("find {}", resource.rbac_name()),
+                msg: format!("Flux is not installed in this cluster (no {}): install it with `flux install`, or point --context at the cluster that runs Flux", resource.rbac_name()),
+            }),
+            Err(e) => Err(self.refused(format!("find {}", resource.rbac_name()), "get", resource, None, e)),
         }
     }
 }

@@ -243,7 +243,7 @@ fn suspended(obj: &ObjectRef) -> Halt {
 
 /// GET an object that must exist and must not be suspended (its API must be served).
 async fn load(cluster: &Cluster, obj: &ObjectRef, context: &str) -> Step<Value> {
-    cluster.require_flux(&obj.kind.api_version(), obj.kind.plural()).await?;
+    cluster.require_flux(obj.kind.table()).await?;
     let value = flux::get(cluster, obj).await?.ok_or_else(|| not_found(obj, context))?;
     if flux::suspended(&value) {
         return Err(suspended(obj));

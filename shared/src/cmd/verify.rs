@@ -37,7 +37,7 @@ pub struct VerifyArgs {
 pub fn run(kube: &KubeArgs, args: &VerifyArgs) -> Result<i32> {
     let report = cluster::runtime()?.block_on(async {
         let cluster = cluster::connect(kube, cluster::Role::Readonly).await?;
-        cluster.require_flux("helm.toolkit.fluxcd.io/v2", "helmreleases").await?;
+        cluster.require_flux(&cluster::api::HELM_RELEASE).await?;
         let mut report = verify::evaluate(&cluster, args.app.as_deref(), &args.skip).await?;
         if let Some(wait) = args.wait {
             report = wait_until_passed(&cluster, args, report, wait).await?;
