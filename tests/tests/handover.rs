@@ -234,4 +234,12 @@ fn the_move_waits_until_step_one_is_live() {
     tree.live = Some(live);
     let p = plan_with(&tree);
     assert!(!blocking(&p).iter().any(|m| m.contains("lacks step 1's marks")), "{:#?}", blocking(&p));
+
+    // Read elsewhere only (the role could not list this namespace's Services): said, not assumed.
+    let mut live = LiveMetadata { default_namespace: "default".into(), ..Default::default() };
+    live.add("Service", "other", []);
+    tree.live = Some(live);
+    let p = plan_with(&tree);
+    let steps = &p.apps.iter().find(|a| a.name == "ollama").unwrap().handover.steps;
+    assert!(steps[0].contains("the cluster's copy could not be read"), "{steps:#?}");
 }

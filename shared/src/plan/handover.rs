@@ -40,16 +40,20 @@ pub struct Takeover {
     /// The marks the live object lacks (`key=value`).
     #[serde(skip)]
     pub live_missing: Vec<String>,
+    /// The cluster's copy was looked up (read, whether there or not).
+    #[serde(skip)]
+    pub live_read: bool,
 }
 
 impl Takeover {
     fn new(tree: &Tree, object: usize, kind: &str, name: &str, release: &str, namespace: &str, prune: bool) -> Takeover {
         let o = &tree.objects[object];
-        let live = tree.live.as_ref().and_then(|l| l.get(kind, o.namespace.as_deref(), name)).flatten();
+        let looked = tree.live.as_ref().and_then(|l| l.get(kind, o.namespace.as_deref(), name));
+        let live = looked.flatten();
         let live_missing = live.map(|v| missing_marks(v, release, namespace, prune)).unwrap_or_default();
         // Live mode: the object is the cluster's (its metadata as read, before stripping).
         let marked = if tree.root.as_os_str().is_empty() { live.is_some() && live_missing.is_empty() } else { missing_marks(&o.value, release, namespace, prune).is_empty() };
-        Takeover { kind: kind.to_string(), name: name.to_string(), object, file: o.file.clone(), marked, live_marked: live.map(|_| live_missing.is_empty()), live_missing }
+        Takeover { kind: kind.to_string(), name: name.to_string(), object, file: o.file.clone(), marked, live_marked: live.map(|_| live_missing.is_empty()), live_missing, live_read: looked.is_some() }
     }
 }
 
@@ -236,7 +240,11 @@ pub fn plan(tree: &Tree, volumes: &Volumes, app: &App, release: &str, chart: &Ch
                 warn(Level::Blocking, outrun(t, &ns, pruning, &ks, &reconcile));
             }
             if !takeovers.is_empty() && ready {
-                let checked = if tree.live.is_some() { "" } else { " (not checked against the cluster: make sure they are live before pushing this, or pass --context and convert checks it)" };
+                let checked = match (tree.live.is_some(), takeovers.iter().all(|t| t.live_read)) {
+                    (_, true) => "",
+                    (false, false) => " (not checked against the cluster: make sure they are live before pushing this, or pass --context and convert checks it)",
+                    (true, false) => " (the cluster's copy could not be read — the role needs list on services and workloads: make sure they are live before pushing this)",
+                };
                 steps.push(format!("step 1 done: the hand-over marks are in Git on {adopt}{checked}"));
                 steps.push(format!("step 2 (this change): {adopt} out of Git; Flux {} and helm-controller adopts {adopt} on install (driftDetection on: it also restores anything changed under it)",
                     if pruning { "does not delete it (prune: disabled)" } else { "leaves it" }));
