@@ -148,7 +148,7 @@ impl Cluster {
 
     /// `resource` in the command's namespace.
     pub fn here(&self, resource: &'static Resource) -> Objects<'_> {
-        self.objects(resource, Some(&self.namespace.clone()))
+        self.objects(resource, Some(&self.namespace))
     }
 
     /// The error for `what`: a 403 names the verb, the resource and the command's role file;
