@@ -84,6 +84,20 @@ fn the_documented_read_only_role_converts_and_verifies_and_no_role_is_forbidden(
     // Read-only really is read-only: patching a Flux object is refused with exit 5.
     let r = with_kubeconfig("flux-helmigrate", &auditor, &["reconcile", "source", "helm", "missing", "-n", &ns]);
     assert!(r.code == 5 || r.code == 7, "{}", r.stderr);
+
+    // `verify --wait` re-checks on watch events: a role without `watch` is told so at once, not
+    // left waiting out the deadline.
+    let role = std::fs::read_to_string(&role).unwrap().replace(", \"watch\"", "").replace("helmigrate-readonly", &format!("nowatch-{ns}"));
+    assert!(!role.contains("watch\""), "{role}");
+    env.apply(&role);
+    let blind = service_account_kubeconfig(env, &ns, "blind", dir.path());
+    env.kubectl_run(&["create", "clusterrolebinding", &format!("blind-{ns}"), &format!("--clusterrole=nowatch-{ns}"), &format!("--serviceaccount={ns}:blind")]).unwrap();
+    let r = with_kubeconfig("kubectl-helmigrate", &blind, &["verify", "-n", &ns]);
+    assert_eq!(r.code, 1, "without --wait no watch is needed: {}{}", r.stdout, r.stderr);
+    let r = with_kubeconfig("kubectl-helmigrate", &blind, &["verify", "-n", &ns, "--wait", "5m"]);
+    assert_eq!(r.code, 5, "{}{}", r.stdout, r.stderr);
+    let line = one_line_error(&r);
+    assert!(line.contains("needs `watch` on ") && line.contains("bind the RBAC role in docs/rbac-readonly.yaml"), "{line}");
 }
 
 #[test]

@@ -135,6 +135,17 @@ fn write_params() -> PatchParams {
     PatchParams { field_manager: Some(FIELD_MANAGER.to_string()), ..Default::default() }
 }
 
+/// A watch error that retrying will not heal (401/403), with the verb refused. Anything else (a
+/// dropped connection, an expired resourceVersion) the watcher retries after a backoff.
+fn refusal(e: watcher::Error) -> Option<(&'static str, kube::Error)> {
+    let (verb, e) = match e {
+        watcher::Error::InitialListFailed(e) => ("list", e),
+        watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => ("watch", e),
+        _ => return None,
+    };
+    matches!(&e, kube::Error::Api(s) if matches!(s.code, 401 | 403)).then_some((verb, e))
+}
+
 impl Cluster {
     /// `resource` in `namespace` (`None`: all namespaces, or a cluster-scoped kind).
     pub fn objects(&self, resource: &'static Resource, namespace: Option<&str>) -> Objects<'_> {
@@ -294,17 +305,8 @@ impl Objects<'_> {
                 Ok(watcher::Event::InitDone) => {}
                 Ok(watcher::Event::Delete(_)) => return Ok(WatchEnd::Deleted),
                 Err(e) => {
-                    // RBAC problems don't heal by retrying; anything else (a dropped connection, an
-                    // expired resourceVersion) is retried by the watcher after a backoff.
-                    let inner = match e {
-                        watcher::Error::InitialListFailed(e) => Some(("list", e)),
-                        watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => Some(("watch", e)),
-                        _ => None,
-                    };
-                    if let Some((verb, kube::Error::Api(s))) = inner
-                        && matches!(s.code, 401 | 403)
-                    {
-                        return Err(self.refused(format!("watch {}", self.title(name)), verb, kube::Error::Api(s)));
+                    if let Some((verb, e)) = refusal(e) {
+                        return Err(self.refused(format!("watch {}", self.title(name)), verb, e));
                     }
                 }
             }
@@ -312,9 +314,15 @@ impl Objects<'_> {
     }
 
     /// A stream that yields whenever any of these objects changes (a watch, re-connecting with
-    /// backoff): for re-checking on events instead of polling.
-    pub fn changes(&self) -> futures::stream::BoxStream<'static, ()> {
-        watcher(self.api.clone(), watcher::Config::default()).default_backoff().map(|_| ()).boxed()
+    /// backoff): for re-checking on events instead of polling. A refusal (401/403) is yielded
+    /// as the error, worded like every other; other stream errors are retried by the watcher.
+    pub fn changes(&self) -> futures::stream::BoxStream<'_, Result<()>> {
+        watcher(self.api.clone(), watcher::Config::default()).default_backoff()
+            .filter_map(move |event| futures::future::ready(match event {
+                Ok(_) => Some(Ok(())),
+                Err(e) => refusal(e).map(|(verb, e)| Err(self.refused(format!("watch {}", self.where_()), verb, e))),
+            }))
+            .boxed()
     }
 
     /// GET `path` from a Service through the apiserver's service proxy (`get` on

@@ -59,11 +59,13 @@ async fn wait_until_passed(cluster: &cluster::Cluster, args: &VerifyArgs, mut re
     use crate::cluster::api;
     let deadline = Instant::now() + wait;
     let watched = [&api::POD, &api::SERVICE, &api::ENDPOINT_SLICE, &api::PERSISTENT_VOLUME_CLAIM, &api::HELM_RELEASE];
-    let mut events = futures::stream::select_all(watched.map(|r| cluster.here(r).changes()));
+    let objects = watched.map(|r| cluster.here(r));
+    let mut events = futures::stream::select_all(objects.iter().map(|o| o.changes()));
     while !report.passed && Instant::now() < deadline {
         let left = deadline.saturating_duration_since(Instant::now());
-        if tokio::time::timeout(left, events.next()).await.is_err() {
-            break;
+        match tokio::time::timeout(left, events.next()).await {
+            Err(_) | Ok(None) => break,
+            Ok(Some(event)) => event?,
         }
         // Let a burst of events settle before reading everything again.
         tokio::time::sleep(Duration::from_millis(300)).await;
