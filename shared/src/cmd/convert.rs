@@ -40,7 +40,8 @@ pub struct ConvertArgs {
     #[arg(long, requires = "commit")]
     pub allow_dirty: bool,
     /// Step 1 of the hand-over: only mark the objects the chart takes over (Helm ownership, Flux
-    /// prune disabled); push and reconcile that, then convert --write moves the app
+    /// prune disabled); push and reconcile that, then convert --write moves the app. With
+    /// --kubeconfig/--context the move is blocked until the marks are live in the cluster
     #[arg(long)]
     pub prepare: bool,
     /// Point HTTPRoute/Ingress backends at the Service the chart renders when its name or port
