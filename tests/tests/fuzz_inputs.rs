@@ -196,3 +196,18 @@ fn plan_tree_survives_mutated_examples() {
 fn yaml_documents_survive_mutated_examples() {
     fuzz("yaml_documents", yaml_seeds(), harness::yaml_documents, env_number("FUZZ_ITERATIONS", 2000) * 5);
 }
+
+/// Inputs the coverage-guided fuzzer once crashed on (`tests/fuzz-regressions/<target>/`),
+/// replayed through the same harness.
+#[test]
+fn past_fuzzer_crashes_stay_fixed() {
+    let dir = workspace().join("tests/fuzz-regressions/yaml_documents");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/fuzz-regressions/yaml_documents") {
+        let path = entry.expect("entry").path();
+        let data = std::fs::read(&path).expect("read");
+        catch_unwind(AssertUnwindSafe(|| harness::yaml_documents(&data))).unwrap_or_else(|_| panic!("{} crashes again", path.display()));
+        n += 1;
+    }
+    assert!(n > 0, "no inputs in {}", dir.display());
+}

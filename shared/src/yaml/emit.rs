@@ -124,6 +124,10 @@ fn plain_ok(s: &str) -> bool {
     if "-?:,[]{}#&*!|>'\"%@`~=<".contains(first) || s.chars().any(|c| c.is_control()) {
         return false;
     }
+    // `...` at the start of a line ends the document (a top-level key would start one).
+    if s.starts_with("...") {
+        return false;
+    }
     let lower = s.to_ascii_lowercase();
     if matches!(lower.as_str(), "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | ".inf" | ".nan") {
         return false;
@@ -168,7 +172,7 @@ mod tests {
     #[test]
     fn strings_that_look_like_other_things_stay_strings() {
         for s in ["true", "True", "no", "Y", "2", "0.15.2", "1e3", "0x1F", "012", "1_000", "null", "~", "", " x",
-                  "a: b", "x #y", "-x", "*a", "2026-01-01", "12:30", "=", "<<", "multi\nline", "tab\tq\"\\"] {
+                  "a: b", "x #y", "-x", "*a", "...  requests", "---x", "...", "2026-01-01", "12:30", "=", "<<", "multi\nline", "tab\tq\"\\"] {
             roundtrip(&json!({ "k": s, s: [s] }));
         }
     }
