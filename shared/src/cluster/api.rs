@@ -64,11 +64,6 @@ pub const RESOURCES: [&Resource; 19] = [
 ];
 
 impl Resource {
-    /// The entry for a `kind:`.
-    pub fn of(kind: &str) -> Option<&'static Resource> {
-        RESOURCES.into_iter().find(|r| r.kind == kind)
-    }
-
     /// `apps/v1`, `v1`
     pub fn api_version(&self) -> String {
         if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
@@ -209,22 +204,13 @@ impl Objects<'_> {
         self.get(name).await.ok().flatten()
     }
 
-    async fn list_with(&self, params: &ListParams) -> Result<Vec<Value>> {
-        match self.api.list(params).await {
+    /// LIST every object (an optional API that is not served lists as empty).
+    pub async fn list(&self) -> Result<Vec<Value>> {
+        match self.api.list(&ListParams::default()).await {
             Ok(list) => Ok(items(list)),
             Err(kube::Error::Api(s)) if self.resource.optional && s.code == 404 => Ok(Vec::new()),
             Err(e) => Err(self.refused(format!("list {}", self.where_()), "list", e)),
         }
-    }
-
-    /// LIST every object (an optional API that is not served lists as empty).
-    pub async fn list(&self) -> Result<Vec<Value>> {
-        self.list_with(&ListParams::default()).await
-    }
-
-    /// LIST the objects matching a label selector (`owner=helm,name=ollama`).
-    pub async fn list_labeled(&self, selector: &str) -> Result<Vec<Value>> {
-        self.list_with(&ListParams::default().labels(selector)).await
     }
 
     /// The objects' metadata only (PartialObjectMetadata): for Secrets, whose data must never
@@ -340,7 +326,7 @@ mod tests {
 
     #[test]
     fn table() {
-        assert_eq!(Resource::of("Deployment").map(Resource::rbac_name).as_deref(), Some("deployments.apps"));
+        assert_eq!(DEPLOYMENT.rbac_name(), "deployments.apps");
         assert_eq!(SERVICE.rbac_name(), "services");
         assert_eq!(HELM_RELEASE.api_version(), "helm.toolkit.fluxcd.io/v2");
         let scoped: Vec<&str> = RESOURCES.iter().filter(|r| !r.namespaced).map(|r| r.kind).collect();

@@ -61,15 +61,14 @@ pub async fn connect(args: &KubeArgs, role: Role) -> Result<Cluster> {
 }
 
 impl Cluster {
-    /// Turn a kube error into our error for the action `what` (e.g. "list Deployments in ai").
+    /// Turn a kube error into our error for the action `what` (e.g. "list Deployments in ai"). A
+    /// 403 never gets here: [`Cluster::refused`] words it, with the verb and the role file.
     pub(super) fn fail(&self, what: impl Into<String>, e: kube::Error) -> Error {
         let what = what.into();
         match e {
             kube::Error::Api(status) => {
                 let (fault, hint) = match status.code {
                     401 => (Fault::Forbidden, "the credentials were rejected: refresh the kubeconfig".to_string()),
-                    // (a 403 is worded by `refused`, which knows the verb and the resource)
-                    403 => (Fault::Forbidden, format!("bind the RBAC role in {}, or use another --context", self.role.file())),
                     404 => (Fault::NotFound, "check the name and the namespace (-n)".to_string()),
                     _ => (Fault::Api, "see the apiserver's message above".to_string()),
                 };
@@ -94,16 +93,18 @@ impl Cluster {
 
     /// Fail early, and clearly, when Flux's API group is not served (`resource` is a Flux kind).
     pub async fn require_flux(&self, resource: &'static api::Resource) -> Result<()> {
+        let what = format!("find {}", resource.rbac_name());
+        let missing = Error::Cluster {
+            fault: Fault::FluxMissing,
+            what: what.clone(),
+            msg: format!("Flux is not installed in this cluster (no {}): install it with `flux install`, or point --context at the cluster that runs Flux", resource.rbac_name()),
+        };
         match self.client.list_api_group_resources(&resource.api_version()).await {
             Ok(list) if list.resources.iter().any(|r| r.name == resource.plural) => Ok(()),
-            Err(e @ kube::Error::Api(_)) if matches!(&e, kube::Error::Api(s) if matches!(s.code, 401 | 403)) =>
-                Err(self.refused(format!("find {}", resource.rbac_name()), "get", resource, None, e)),
-            Ok(_) | Err(kube::Error::Api(_)) => Err(Error::Cluster {
-                fault: Fault::FluxMissing,
-                what: format!("find {}", resource.rbac_name()),
-                msg: format!("Flux is not installed in this cluster (no {}): install it with `flux install`, or point --context at the cluster that runs Flux", resource.rbac_name()),
-            }),
-            Err(e) => Err(self.refused(format!("find {}", resource.rbac_name()), "get", resource, None, e)),
+            Ok(_) => Err(missing),
+            // any other answer from the apiserver (a 404 on the group) means the API is not served
+            Err(kube::Error::Api(s)) if !matches!(s.code, 401 | 403) => Err(missing),
+            Err(e) => Err(self.refused(what, "get", resource, None, e)),
         }
     }
 }

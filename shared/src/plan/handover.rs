@@ -282,15 +282,10 @@ fn outrun(t: &Takeover, ns: &str, pruning: bool, ks: &[&FluxKustomization], reco
     let fate = if pruning { "Flux would prune it when it leaves Git and the chart recreate it" } else { "Helm would refuse to adopt it and the install fail" };
     let next = if ks.is_empty() {
         // Nothing in Flux applies it: the marks go on by hand.
-        let (labels, annotations): (Vec<&String>, Vec<&String>) = t.live_missing.iter().partition(|m| m.starts_with("app.kubernetes.io/managed-by="));
+        let (labels, annotations): (Vec<&str>, Vec<&str>) = t.live_missing.iter().map(String::as_str).partition(|m| m.starts_with("app.kubernetes.io/managed-by="));
         let object = format!("{} {} -n {ns}", t.kind.to_lowercase(), t.name);
-        let mut cmds = Vec::new();
-        if !annotations.is_empty() {
-            cmds.push(format!("kubectl annotate {object} {}", annotations.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")));
-        }
-        if !labels.is_empty() {
-            cmds.push(format!("kubectl label {object} {}", labels.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")));
-        }
+        let cmds: Vec<String> = [("annotate", annotations), ("label", labels)].into_iter().filter(|(_, marks)| !marks.is_empty())
+            .map(|(verb, marks)| format!("kubectl {verb} {object} {}", marks.join(" "))).collect();
         format!("no Flux Kustomization applies it, so mark it by hand: `{}`, then run this convert again", cmds.join(" && "))
     } else if t.marked {
         let applied = ks.iter().find_map(|k| Some(format!("; Kustomization {} has applied {}", k.id(), k.applied_revision.as_ref()?))).unwrap_or_default();
